@@ -1,0 +1,219 @@
+"""AN0144 reference detector: excessive HTTP(S) upload from uncommon or unseen processes.
+
+MITRE (DET0053, T1001): "Detects excessive outbound traffic to remote host over HTTP(S) from
+uncommon or previously unseen processes." MITRE gives no logic or thresholds; this is ours.
+
+Logic
+-----
+A process's identity is its normalised executable path (:func:`detectors.features.process.
+image_key`: case-folded, per-user profile folders folded together), so ``chrome.exe`` run from
+``C:\\Users\\Public`` is not Chrome, while every user's OneDrive is one application.
+
+From the baseline window the detector learns which images sent HTTP or TLS traffic outward on
+which host, and on how many hosts each image runs at all (fleet prevalence, from process
+starts). It keeps learning prevalence in the detection window, because a software rollout
+reaches many hosts within hours and stops looking rare.
+
+In the detection window it keeps, per process instance, the bytes sent outward over HTTP/TLS in
+the last ``window_s`` seconds, from flow records as they are exported (so a long upload is seen
+while it is still running). It alerts once per process instance when that sum reaches
+``min_bytes`` and the image is **unseen or uncommon**: it never used HTTP(S) on this host in
+the baseline, and it has run on fewer than ``max_fleet_hosts`` hosts so far. The score grows
+with the volume over the threshold and is raised for unsigned images.
+
+MITRE's related tunable (AN0988) is "more than 1 MB in under 5 minutes"; the default here is
+2 MB in 5 minutes, because signed software routinely sends diagnostic bundles of 1 to 2 MB.
+
+Assumptions: flows carry the owning process (EDR, or Sysmon 3 joined to flow bytes); the
+application protocol is identified from payload (``http``/``tls``), not from the port; the
+baseline covers the organisation's normal software (7 to 20 days in Elastic's new_terms rules;
+the default suite gives three).
+
+Known gaps:
+  * A process already seen using HTTP(S) on the host never alerts, however much it sends:
+    code injected into a browser or svchost, or a renamed copy placed at the real path, is
+    invisible here (AN0988 and AN0030 judge volume against a process's own history).
+  * Uploads slower than ``min_bytes`` per ``window_s`` (low and slow) are not caught.
+  * The first hosts of a genuine software rollout can alert before its prevalence builds up,
+    when the new software uploads ``min_bytes`` within a window early on.
+  * HTTP(S) relayed through an explicit proxy shows the proxy as destination; the process is
+    still right, so the logic holds, but the alert names the proxy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict, deque
+from collections.abc import Iterable, Mapping, Sequence
+from typing import ClassVar
+
+from detectors.features.process import image_key
+from harness.alerts import Alert, Entity
+from harness.analytics import AnalyticId, TechniqueId, analytic_id, technique_id
+from harness.detector import Detector, Tunable
+from harness.events import (
+    NS_PER_S,
+    AppProtocol,
+    Direction,
+    Event,
+    EventKind,
+    NetworkFlow,
+    ProcessStart,
+)
+from harness.fields import Field
+
+__all__ = ["UnseenProcessHttpsVolume"]
+
+_WEB = frozenset({AppProtocol.HTTP, AppProtocol.TLS})
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+class _Window:
+    """Bytes of one process instance within the last ``window_ns``, with their evidence."""
+
+    __slots__ = ("evidence", "items", "total")
+
+    def __init__(self) -> None:
+        self.items: deque[tuple[int, int, str]] = deque()
+        self.total = 0
+
+    def add(self, ts_ns: int, nbytes: int, event_id: str, window_ns: int) -> None:
+        self.items.append((ts_ns, nbytes, event_id))
+        self.total += nbytes
+        horizon = ts_ns - window_ns
+        while self.items and self.items[0][0] <= horizon:
+            self.total -= self.items.popleft()[1]
+
+
+class UnseenProcessHttpsVolume(Detector):
+    """Alerts when a process unseen on the host and rare in the fleet uploads ``min_bytes``
+    over HTTP(S) within ``window_s`` (see the module docstring for the logic and its gaps)."""
+
+    id: ClassVar[str] = "an0144-unseen-process-https"
+    analytic: ClassVar[AnalyticId] = analytic_id("AN0144")
+    techniques: ClassVar[tuple[TechniqueId, ...]] = (technique_id("T1001"),)
+    required_fields: ClassVar[frozenset[Field]] = frozenset(
+        {Field.PROCESS, Field.FLOW_PROCESS, Field.FLOW_BYTES, Field.FLOW_APP_PROTOCOL}
+    )
+    consumes: ClassVar[frozenset[EventKind]] = frozenset(
+        {EventKind.PROCESS_START, EventKind.NETWORK_FLOW}
+    )
+    tunable_specs: ClassVar[Mapping[str, Tunable]] = {
+        "min_bytes": Tunable(
+            default=2_000_000,
+            minimum=1_000,
+            maximum=1e10,
+            primary=True,
+            description="bytes sent over HTTP(S) by one process instance within window_s "
+            "before it can alert (MITRE's AN0988 tunable: 1 MB in under 5 minutes)",
+        ),
+        "window_s": Tunable(
+            default=300,
+            minimum=10,
+            maximum=86_400,
+            description="sliding window over which uploaded bytes are summed, seconds",
+        ),
+        "max_fleet_hosts": Tunable(
+            default=5,
+            minimum=1,
+            maximum=1e6,
+            description="an image that has run on at least this many hosts is common, not rare",
+        ),
+    }
+
+    def __init__(self, **tunables: float) -> None:
+        super().__init__(**tunables)
+        self.min_bytes = self.tunables["min_bytes"]
+        self.window_ns = int(self.tunables["window_s"] * NS_PER_S)
+        self.max_fleet_hosts = int(self.tunables["max_fleet_hosts"])
+        self._procs: dict[str, ProcessStart] = {}
+        self._runs_on: dict[str, set[str]] = defaultdict(set)  # image -> hosts it ran on
+        self._web_here: set[tuple[str, str]] = set()  # (host, image) that used HTTP(S)
+        self._windows: dict[str, _Window] = {}
+        self._alerted: set[str] = set()
+
+    def fit(self, baseline: Iterable[Event]) -> None:
+        for event in baseline:
+            if isinstance(event, ProcessStart):
+                self._learn_process(event)
+            elif (flow := _web_upload(event)) is not None:
+                self._web_here.add((flow.host, self._image(flow.process_guid)))
+
+    def observe(self, event: Event) -> Sequence[Alert]:
+        if isinstance(event, ProcessStart):
+            self._learn_process(event)
+            return ()
+        flow = _web_upload(event)
+        if flow is None or flow.process_guid is None or flow.process_guid in self._alerted:
+            return ()
+        guid = flow.process_guid
+        win = self._windows.get(guid)
+        if win is None:
+            win = self._windows[guid] = _Window()
+        win.add(flow.ts_ns, flow.bytes_out, flow.event_id, self.window_ns)
+        if win.total < self.min_bytes:
+            return ()
+        image = self._image(guid)
+        if (flow.host, image) in self._web_here:
+            return ()
+        fleet = len(self._runs_on.get(image, ()))
+        if fleet >= self.max_fleet_hosts:
+            return ()
+        self._alerted.add(guid)
+        del self._windows[guid]
+        return (self._alert(flow, win, fleet),)
+
+    def _learn_process(self, event: ProcessStart) -> None:
+        self._procs[event.process_guid] = event
+        self._runs_on[image_key(event.image)].add(event.host)
+
+    def _image(self, guid: str | None) -> str:
+        proc = self._procs.get(guid or "")
+        return image_key(proc.image) if proc else f"<unknown process {guid}>"
+
+    def _alert(self, flow: NetworkFlow, win: _Window, fleet: int) -> Alert:
+        proc = self._procs.get(flow.process_guid or "")
+        name = proc.name if proc else "unknown process"
+        unsigned = proc is not None and proc.signer is None
+        signature = "unsigned" if unsigned else f"signed by {proc.signer}" if proc else "?"
+        image = proc.image if proc else "an unknown path"
+        excess = win.total / self.min_bytes
+        score = min(1.0, 0.5 + 0.25 * math.log10(excess) + 0.2 * unsigned)
+        minutes = self.window_ns / NS_PER_S / 60
+        return Alert(
+            analytic=self.analytic,
+            detector=self.id,
+            ts_ns=flow.ts_ns,
+            score=round(score, 4),
+            entity=Entity(
+                host=flow.host,
+                process_guid=flow.process_guid,
+                process_name=name,
+                src_ip=flow.src_ip,
+                dst_ip=flow.dst_ip,
+                dst_port=flow.dst_port,
+                domain=flow.server_name,
+            ),
+            evidence=tuple(eid for _, _, eid in win.items),
+            reason=(
+                f"{name} ({signature}) from {image} sent {_mb(win.total)} over "
+                f"{flow.app_protocol.value.upper()} to {flow.server_name or flow.dst_ip} within "
+                f"{minutes:g} min; never used HTTP(S) on this host before, runs on {fleet} "
+                f"host{'s' if fleet != 1 else ''}"
+            ),
+        )
+
+
+def _web_upload(event: Event) -> NetworkFlow | None:
+    """The event if it is an outward HTTP or TLS flow record that sent something."""
+    if (
+        isinstance(event, NetworkFlow)
+        and event.direction is Direction.OUTBOUND
+        and event.app_protocol in _WEB
+        and event.bytes_out > 0
+    ):
+        return event
+    return None

@@ -1,0 +1,78 @@
+"""Ground truth: who did what, kept beside the telemetry and never handed to a detector.
+
+A :class:`GroundTruth` names every actor of a scenario run, malicious or benign, maps each event
+id to the actor that caused it, and records for malicious actors the cumulative bytes they moved
+over time, so that scoring can say how much left before the first true alert.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from harness.analytics import AnalyticId, TechniqueId
+
+__all__ = ["ActorKind", "ActorTruth", "GroundTruth"]
+
+
+class ActorKind(StrEnum):
+    MALICIOUS = "malicious"
+    BENIGN = "benign"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActorTruth:
+    """One actor of a scenario run.
+
+    ``bytes_timeline`` holds ``(ts_ns, cumulative_bytes_out)`` points in time order: after the
+    point at ``ts_ns`` the actor had sent ``cumulative_bytes_out`` bytes in total (all its flows,
+    DNS included). ``trap_for`` names the analytics a benign actor is a deliberate
+    false-positive trap for.
+    """
+
+    actor_id: str
+    kind: ActorKind
+    description: str
+    techniques: tuple[TechniqueId, ...] = ()
+    expected_analytics: tuple[AnalyticId, ...] = ()
+    trap_for: tuple[AnalyticId, ...] = ()
+    start_ns: int | None = None
+    hosts: tuple[str, ...] = ()
+    process_instances: int = 0
+    bytes_timeline: tuple[tuple[int, int], ...] = ()
+
+    def bytes_until(self, ts_ns: int) -> int:
+        """Cumulative bytes the actor had sent at ``ts_ns`` (inclusive)."""
+        times = [t for t, _ in self.bytes_timeline]
+        i = bisect.bisect_right(times, ts_ns)
+        return self.bytes_timeline[i - 1][1] if i else 0
+
+    @property
+    def bytes_total(self) -> int:
+        return self.bytes_timeline[-1][1] if self.bytes_timeline else 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroundTruth:
+    """Every actor of one scenario run and the actor behind every event id."""
+
+    scenario: str
+    seed: int
+    actors: tuple[ActorTruth, ...]
+    event_actor: Mapping[str, str] = field(repr=False)
+
+    def actor(self, actor_id: str) -> ActorTruth:
+        for a in self.actors:
+            if a.actor_id == actor_id:
+                return a
+        raise KeyError(actor_id)
+
+    @property
+    def malicious(self) -> tuple[ActorTruth, ...]:
+        return tuple(a for a in self.actors if a.kind is ActorKind.MALICIOUS)
+
+    @property
+    def benign_process_instances(self) -> int:
+        return sum(a.process_instances for a in self.actors if a.kind is ActorKind.BENIGN)

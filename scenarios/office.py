@@ -1,0 +1,83 @@
+"""``office-baseline``: a benign office, the false-positive reference for every analytic.
+
+Twenty workstations and two servers over three baseline days and one detection day, with
+browsing, Windows Update, file sync, a backup agent and a software rollout during the detection
+window. There is no malicious actor: every alert on this scenario is a false alert.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, ClassVar
+
+from harness.errors import InvalidParameterError
+from harness.fields import Profile
+from harness.scenario import Scenario, ScenarioRun
+from scenarios import benign
+from scenarios.world import World, build_environment
+
+__all__ = ["OfficeBaseline", "OfficeParams", "add_background"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfficeParams:
+    """Knobs of the synthetic office."""
+
+    workstations: int = 20
+    servers: int = 2
+    baseline_days: int = 3
+    detection_days: int = 1
+    browsing_sessions_per_day: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("workstations", "baseline_days", "detection_days"):
+            if getattr(self, name) < 1:
+                raise InvalidParameterError(name, getattr(self, name), "an integer >= 1")
+        if self.servers < 0:
+            raise InvalidParameterError("servers", self.servers, "an integer >= 0")
+
+
+def new_world(scenario: str, seed: int, params: OfficeParams) -> tuple[World, random.Random]:
+    """A world with the office environment; the same seed gives the same office."""
+    rng = random.Random(f"{scenario}:{seed}")
+    env = build_environment(
+        rng,
+        workstations=params.workstations,
+        servers=params.servers,
+        baseline_days=params.baseline_days,
+        detection_days=params.detection_days,
+    )
+    return World(scenario, seed, env), rng
+
+
+def add_background(world: World, rng: random.Random, params: OfficeParams) -> None:
+    """Every benign actor of the office. Each draws from its own child generator so that adding
+    an actor to a scenario does not change what the others do."""
+
+    def browsing(r: random.Random) -> None:
+        benign.browsers(world, r, sessions_per_day=params.browsing_sessions_per_day)
+
+    steps: tuple[tuple[str, Callable[[random.Random], None]], ...] = (
+        ("browsers", browsing),
+        ("windows-update", partial(benign.windows_update, world)),
+        ("onedrive-sync", partial(benign.onedrive_sync, world)),
+        ("new-app-rollout", partial(benign.new_app_rollout, world)),
+        ("backup-agent", partial(benign.backup_agent, world)),
+    )
+    base = rng.getrandbits(64)
+    for name, step in steps:
+        step(random.Random(f"{base}:{name}"))
+
+
+class OfficeBaseline(Scenario):
+    id: ClassVar[str] = "office-baseline"
+    description: ClassVar[str] = "Benign office traffic with false-positive traps; no attacker."
+    Params: ClassVar[type[Any]] = OfficeParams
+
+    def generate(self, params: Any, seed: int, profile: Profile = Profile.EDR) -> ScenarioRun:
+        world, rng = new_world(self.id, seed, params)
+        add_background(world, rng, params)
+        return world.finish(profile)
