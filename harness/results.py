@@ -141,6 +141,7 @@ def build_results(plan: RunPlan, records: Sequence[RunRecord]) -> dict[str, Any]
                     "techniques": list(actor.techniques),
                     "expected_analytics": list(actor.expected_analytics),
                     "trap_for": list(actor.trap_for),
+                    "observable_with": sorted(f.value for f in actor.observable_with),
                     "runs": [],
                 }
             per_seed[actor.actor_id] = {

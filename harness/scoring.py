@@ -8,7 +8,8 @@ Definitions (DESIGN.md, "Ground truth and scoring"):
 * An alert is **true** when any event it cites was caused by a malicious actor, else **false**.
 * **Detection rate**: of the malicious actors expected to fire the analytic, the share with at
   least one true alert of that analytic citing one of their events. Wilson 95% interval over the
-  actors of all seeds.
+  actors of all seeds. An actor whose traces need a field the profile lacks (packet anomalies
+  under ``edr``) is counted as *unobservable*, apart from the rate.
 * **Alert precision**: true alerts over all alerts, Wilson interval.
 * **False alerts per 100 host-days** and **per 1,000 benign process instances**: false alerts
   over the detection window's host-days (hosts x days) or over the benign process instances
@@ -55,6 +56,7 @@ class AnalyticCounts:
     errors: int = 0
     not_evaluable: int = 0
     expected_actors: int = 0
+    unobservable_actors: int = 0
     detected_actors: int = 0
     true_alerts: int = 0
     false_alerts: int = 0
@@ -70,6 +72,7 @@ class AnalyticCounts:
             errors=self.errors + other.errors,
             not_evaluable=self.not_evaluable + other.not_evaluable,
             expected_actors=self.expected_actors + other.expected_actors,
+            unobservable_actors=self.unobservable_actors + other.unobservable_actors,
             detected_actors=self.detected_actors + other.detected_actors,
             true_alerts=self.true_alerts + other.true_alerts,
             false_alerts=self.false_alerts + other.false_alerts,
@@ -99,7 +102,10 @@ def score_detector_run(
     alert cites no actor at all)."""
     truth = record.truth
     analytic = run.analytic
-    expected = [a for a in truth.malicious if analytic in a.expected_analytics]
+    fields = record.telemetry.fields
+    candidates = [a for a in truth.malicious if analytic in a.expected_analytics]
+    expected = [a for a in candidates if a.observable_with <= fields]
+    unobservable = len(candidates) - len(expected)
     if run.outcome is Outcome.ERROR:
         return AnalyticCounts(runs=1, errors=1), [], {}
     if run.outcome is Outcome.NOT_EVALUABLE:
@@ -160,6 +166,7 @@ def score_detector_run(
     counts = AnalyticCounts(
         runs=1,
         expected_actors=len(expected),
+        unobservable_actors=unobservable,
         detected_actors=sum(d.detected for d in details),
         true_alerts=true_alerts,
         false_alerts=false_alerts,
@@ -205,6 +212,7 @@ def summarize(counts: AnalyticCounts) -> dict[str, Any]:
             "errors": counts.errors,
             "not_evaluable": counts.not_evaluable,
             "expected_actors": counts.expected_actors,
+            "unobservable_actors": counts.unobservable_actors,
             "detected_actors": counts.detected_actors,
             "true_alerts": counts.true_alerts,
             "false_alerts": counts.false_alerts,

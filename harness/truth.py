@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from harness.analytics import AnalyticId, TechniqueId
+from harness.fields import Field
 
 __all__ = ["ActorKind", "ActorTruth", "GroundTruth"]
 
@@ -38,6 +39,10 @@ class ActorTruth:
     techniques: tuple[TechniqueId, ...] = ()
     expected_analytics: tuple[AnalyticId, ...] = ()
     trap_for: tuple[AnalyticId, ...] = ()
+    #: Fields without which the actor leaves no trace its expected analytics could see (for
+    #: example ``packets`` for injected resets: an EDR cannot see them). Under a profile that
+    #: lacks one, the actor is scored *unobservable*, not missed.
+    observable_with: frozenset[Field] = frozenset()
     start_ns: int | None = None
     hosts: tuple[str, ...] = ()
     process_instances: int = 0

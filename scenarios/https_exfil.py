@@ -5,20 +5,19 @@
 - ``disguised-browser``: an unsigned copy named ``chrome.exe`` in ``C:\\Users\\Public`` uploads
   over HTTPS: the name of the most common browser, from a path no browser runs from.
 
-Both are expected to fire AN0144 and AN1225. The knobs set volume, chunking, pacing and jitter.
+The knobs set volume, chunking, pacing, jitter and whether documents are read first.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from harness.errors import InvalidParameterError
-from harness.events import NS_PER_S
-from harness.fields import Profile
-from harness.scenario import Scenario, ScenarioRun
-from scenarios.malicious import https_upload
-from scenarios.office import OfficeParams, add_background, new_world
+from scenarios.malicious import Disguise, https_upload
+from scenarios.office import AttackScenario, OfficeParams
+from scenarios.world import World
 
 __all__ = ["HttpsExfil", "HttpsExfilParams"]
 
@@ -41,53 +40,38 @@ class HttpsExfilParams(OfficeParams):
             raise InvalidParameterError("interval_s", self.interval_s, "a positive number")
         if not 0 <= self.jitter < 1:
             raise InvalidParameterError("jitter", self.jitter, "a fraction in [0, 1)")
+        if self.files_read < 0:
+            raise InvalidParameterError("files_read", self.files_read, "an integer >= 0")
 
 
-class HttpsExfil(Scenario):
+class HttpsExfil(AttackScenario):
     id: ClassVar[str] = "https-exfil"
     description: ClassVar[str] = (
         "HTTPS upload by a never-seen process and by a browser-named impostor, over office traffic"
     )
     Params: ClassVar[type[Any]] = HttpsExfilParams
 
-    def generate(self, params: Any, seed: int, profile: Profile = Profile.EDR) -> ScenarioRun:
-        world, rng = new_world(self.id, seed, params)
-        add_background(world, rng, params)
-        env = world.env
-        victims = rng.sample(env.workstations, 2)
-        day = env.baseline_until_ns + 9 * 3600 * NS_PER_S
+    def attack(self, world: World, rng: random.Random, params: Any) -> None:
+        victims = rng.sample(world.env.workstations, 2)
         common = {
             "total_bytes": params.total_bytes,
             "chunk_bytes": params.chunk_bytes,
             "interval_s": params.interval_s,
             "jitter": params.jitter,
         }
-        u = victims[0].user
+        temp = rf"C:\Users\{victims[0].user}\AppData\Local\Temp\wsync32.exe"
         https_upload(
-            world,
-            rng,
-            actor_id="unseen-uploader",
+            world, rng, actor_id="unseen-uploader",
             description="Never-seen unsigned process reads documents and uploads them over HTTPS",
-            host=victims[0],
-            start_ns=day + rng.randint(0, 6 * 3600) * NS_PER_S,
-            image=rf"C:\Users\{u}\AppData\Local\Temp\wsync32.exe",
-            command_line=rf"C:\Users\{u}\AppData\Local\Temp\wsync32.exe -q -s",
-            signer=None,
-            dst_name="files.cloudstore.example",
-            files_read=params.files_read,
-            **common,
-        )
+            host=victims[0], start_ns=self.attack_time(world, rng),
+            who=Disguise(image=temp, command_line=f"{temp} -q -s"),
+            dst_name="files.cloudstore.example", files_read=params.files_read, **common,
+        )  # fmt: skip
+        fake = r"C:\Users\Public\chrome.exe"
         https_upload(
-            world,
-            rng,
-            actor_id="disguised-browser",
+            world, rng, actor_id="disguised-browser",
             description="Unsigned chrome.exe from C:\\Users\\Public uploads over HTTPS",
-            host=victims[1],
-            start_ns=day + rng.randint(0, 6 * 3600) * NS_PER_S,
-            image=r"C:\Users\Public\chrome.exe",
-            command_line=r'"C:\Users\Public\chrome.exe" --type=renderer --no-sandbox',
-            signer=None,
-            dst_name="cdn-upload.assets.example",
-            **common,
-        )
-        return world.finish(profile)
+            host=victims[1], start_ns=self.attack_time(world, rng),
+            who=Disguise(image=fake, command_line=f'"{fake}" --type=renderer --no-sandbox'),
+            dst_name="cdn-upload.assets.example", **common,
+        )  # fmt: skip

@@ -14,12 +14,13 @@ from functools import partial
 from typing import Any, ClassVar
 
 from harness.errors import InvalidParameterError
+from harness.events import NS_PER_S
 from harness.fields import Profile
 from harness.scenario import Scenario, ScenarioRun
 from scenarios import benign
 from scenarios.world import World, build_environment
 
-__all__ = ["OfficeBaseline", "OfficeParams", "add_background"]
+__all__ = ["AttackScenario", "OfficeBaseline", "OfficeParams", "add_background", "new_world"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,10 +67,38 @@ def add_background(world: World, rng: random.Random, params: OfficeParams) -> No
         ("onedrive-sync", partial(benign.onedrive_sync, world)),
         ("new-app-rollout", partial(benign.new_app_rollout, world)),
         ("backup-agent", partial(benign.backup_agent, world)),
+        ("teams-media", partial(benign.teams_media, world)),
+        ("av-reputation", partial(benign.av_reputation, world)),
+        ("cdn-telemetry", partial(benign.cdn_telemetry, world)),
+        ("admin-smb", partial(benign.admin_smb, world)),
+        ("vendor-updaters", partial(benign.vendor_updaters, world)),
+        ("resolver-dnssec", partial(benign.resolver_dnssec, world)),
+        ("quiet-desktop", partial(benign.quiet_desktop, world)),
+        ("time-and-printing", partial(benign.time_and_printing, world)),
     )
     base = rng.getrandbits(64)
     for name, step in steps:
         step(random.Random(f"{base}:{name}"))
+
+
+class AttackScenario(Scenario):
+    """An office with its benign background plus the actors :meth:`attack` adds. Attacks start
+    in the detection window, on workstations chosen by the seed."""
+
+    def generate(self, params: Any, seed: int, profile: Profile = Profile.EDR) -> ScenarioRun:
+        world, rng = new_world(self.id, seed, params)
+        add_background(world, rng, params)
+        self.attack(world, random.Random(f"{self.id}:{seed}:attack"), params)
+        return world.finish(profile)
+
+    def attack(self, world: World, rng: random.Random, params: Any) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def attack_time(world: World, rng: random.Random) -> int:
+        """A start during working hours of the first detection day (09:00 to 15:00)."""
+        day = world.env.baseline_until_ns
+        return day + (9 * 3600 + rng.randint(0, 6 * 3600)) * NS_PER_S
 
 
 class OfficeBaseline(Scenario):

@@ -16,4 +16,16 @@ class _Suite(tuple[str, ...]):
         return obj
 
 
-DEFAULT = _Suite("default", ("office-baseline", "https-exfil"))
+DEFAULT = _Suite(
+    "default",
+    (
+        "office-baseline",
+        "https-exfil",
+        "dns-tunnels",
+        "dns-exfil-evasive",
+        "quiet-process-exfil",
+        "staging-and-beacons",
+        "custom-port-exfil",
+        "protocol-anomalies",
+    ),
+)

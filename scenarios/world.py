@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 import random
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from harness.analytics import AnalyticId, TechniqueId
@@ -34,7 +34,7 @@ from harness.events import (
     ProtocolAnomaly,
     Transport,
 )
-from harness.fields import PROFILE_FIELDS, Profile
+from harness.fields import PROFILE_FIELDS, Field, Profile
 from harness.scenario import ScenarioRun
 from harness.telemetry import Telemetry, project, sort_events
 from harness.truth import ActorKind, ActorTruth, GroundTruth
@@ -141,6 +141,7 @@ class Actor:
     techniques: tuple[TechniqueId, ...] = ()
     expected_analytics: tuple[AnalyticId, ...] = ()
     trap_for: tuple[AnalyticId, ...] = ()
+    observable_with: frozenset[Field] = frozenset()
     hosts: set[str] = field(default_factory=set)
     bytes_points: list[tuple[int, int]] = field(default_factory=list)
 
@@ -190,6 +191,7 @@ class World:
         techniques: Sequence[TechniqueId] = (),
         expected: Sequence[AnalyticId] = (),
         trap_for: Sequence[AnalyticId] = (),
+        observable_with: Iterable[Field] = (),
     ) -> Actor:
         if actor_id in self._actors:
             raise ValueError(f"actor {actor_id!r} declared twice")
@@ -200,6 +202,7 @@ class World:
             techniques=tuple(techniques),
             expected_analytics=tuple(expected),
             trap_for=tuple(trap_for),
+            observable_with=frozenset(observable_with),
         )
         self._actors[actor_id] = a
         return a
@@ -467,6 +470,7 @@ class World:
                     techniques=a.techniques,
                     expected_analytics=a.expected_analytics,
                     trap_for=a.trap_for,
+                    observable_with=a.observable_with,
                     start_ns=first_ts.get(a.actor_id),
                     hosts=tuple(sorted(a.hosts)),
                     process_instances=len(guids[a.actor_id]),

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -127,7 +128,7 @@ def test_plan_validation() -> None:
 
 
 def test_run_plan_reports_progress_and_uses_injected_clock() -> None:
-    ticks = iter(range(10_000))
+    ticks = itertools.count()
     calls: list[tuple[int, int, str]] = []
     plan = RunPlan(
         scenarios=(ScenarioSpec(scenario=HttpsExfil, overrides=SMALL),),
