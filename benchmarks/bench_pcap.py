@@ -57,16 +57,17 @@ def workload(min_packets: int, seed: int) -> list[FlowSpec]:
     i = 0
     while total < min_packets:
         start = _T0 + i * 3_000_000
-        src = f"10.1.{i % 200}.{1 + i % 250}"
+        # Documentation ranges only (RFC 5737): clients on 192.0.2.0/24, servers outside.
+        src = f"192.0.2.{1 + i % 250}"
         kind = rng.random()
         spec: FlowSpec
         if kind < 0.2:
             spec = dns_flow(
                 src_ip=src,
                 src_port=1024 + i % 60_000,
-                resolver_ip="10.0.0.53",
+                resolver_ip="198.51.100.53",
                 ts_ns=start,
-                qname=f"h{i}.example.com",
+                qname=f"h{i}.corp.example",
                 qtype="A",
                 answers=[f"192.0.2.{i % 250 + 1}"],
             )

@@ -7,10 +7,12 @@ one line on stderr; ``--debug`` shows the traceback of an internal fault.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,8 @@ from harness import __version__
 from harness.analytics import ANALYTICS
 from harness.errors import HarnessError, InvalidParameterError, UsageError
 from harness.fields import Profile
+from harness.frontier import frontier_markdown, search_frontier
+from harness.holdout import drawn_knob_plan, held_out_seed_plan, holdout_section
 from harness.progress import Progress
 from harness.registry import DETECTORS, REPORTERS, SCENARIOS, SUITES
 from harness.results import (
@@ -30,11 +34,21 @@ from harness.results import (
     canonical_json,
     validate,
 )
-from harness.runner import DetectorSpec, RunPlan, ScenarioSpec, run_plan
+from harness.runner import (
+    DetectorSpec,
+    ProgressFn,
+    RunPlan,
+    ScenarioSpec,
+    default_workers,
+    run_plan,
+)
+from harness.truth import GroundTruth
 
 __all__ = ["main"]
 
 _PROG = "egress-harness"
+#: Knob settings drawn per scenario for ``run --holdout``.
+HOLDOUT_DRAWS = 3
 
 
 def parse_seeds(text: str, first: int = 0) -> tuple[int, ...]:
@@ -211,6 +225,30 @@ def list_cmd(as_json: bool) -> None:
     default=None,
     help="Output folder (default: reports/<run-id>).",
 )
+@click.option(
+    "--sweep",
+    "sweep_points",
+    type=click.IntRange(0, 15),
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="Threshold sweep: re-run each detector at N values of its primary tunable "
+    "(default x 2^k around the default) for detection-vs-false-alert curves; 0: none.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 256),
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="Worker processes for the (scenario, seed) jobs; 0: one per available core.",
+)
+@click.option(
+    "--holdout",
+    is_flag=True,
+    help="Also score held-out seeds (from 1000) and Hypothesis-drawn knob settings, shown "
+    "beside the main figures.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Do not print the table.")
 def run(
     suite: str,
@@ -221,6 +259,9 @@ def run(
     params: tuple[str, ...],
     tunables: tuple[str, ...],
     out: Path | None,
+    sweep_points: int,
+    workers: int,
+    holdout: bool,
     quiet: bool,
 ) -> None:
     """Run scenarios through detectors, score them against ground truth and write the results
@@ -248,15 +289,18 @@ def run(
         ),
         seeds=seed_list,
         profile=Profile(profile),
+        sweep_points=sweep_points,
     )
     started = datetime.now(UTC)
     wall0 = time.perf_counter()
     progress = Progress(sys.stderr)
     try:
-        records = run_plan(plan, progress=progress)
+        jobs = len(plan.scenarios) * len(plan.seeds)
+        records = run_plan(plan, progress=progress, workers=workers or default_workers(jobs))
+        held_out = _held_out(plan, workers, progress) if holdout else None
     finally:
         progress.close()
-    doc = build_results(plan, records)
+    doc = build_results(plan, records, held_out=held_out)
     validate(doc)
     digest = doc["run"]["config_digest"].split(":", 1)[1][:8]
     run_id = f"{started.strftime('%Y%m%dT%H%M%SZ')}-{digest}"
@@ -280,6 +324,265 @@ def run(
     if not quiet:
         click.echo(REPORTERS.load("console")().render(doc), nl=False)
     click.echo(f"results: {folder / 'results.json'}", err=True)
+
+
+@cli.command()
+@click.option(
+    "--scenario",
+    "scenario_ids",
+    multiple=True,
+    metavar="ID",
+    help="Scenario to search (repeatable); default: every scenario with difficulty ladders.",
+)
+@click.option(
+    "--detector",
+    "detector_ids",
+    multiple=True,
+    metavar="ID",
+    help="Detector to run (repeatable); default: every registered detector.",
+)
+@click.option(
+    "--seeds",
+    default="2",
+    show_default=True,
+    help="Seeds per rung: a count, a range (10-14) or a list (1,4,9).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 256),
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="Worker processes; 0: one per available core.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder (default: reports/frontier-<time>).",
+)
+def frontier(
+    scenario_ids: tuple[str, ...],
+    detector_ids: tuple[str, ...],
+    seeds: str,
+    workers: int,
+    out: Path | None,
+) -> None:
+    """Evasion frontier: the weakest knob setting (lowest rate, smallest volume, most disguise)
+    of each malicious actor that each expected analytic still catches. Writes frontier.json and
+    frontier.md."""
+    seed_list = parse_seeds(seeds)
+    ids = list(scenario_ids) or SCENARIOS.names()
+    classes = [SCENARIOS.load(i) for i in dict.fromkeys(ids)]
+    laddered = [c for c in classes if c.difficulty]
+    if not laddered:
+        raise UsageError(
+            "none of the scenarios has difficulty ladders: " + ", ".join(c.id for c in classes)
+        )
+    dets = [DetectorSpec(detector=DETECTORS.load(i)) for i in detector_ids or DETECTORS.names()]
+    jobs = sum(len(v) for c in laddered for v in c.difficulty.values()) * len(seed_list)
+    started = datetime.now(UTC)
+    progress = Progress(sys.stderr)
+    try:
+        doc = search_frontier(
+            laddered,
+            dets,
+            seed_list,
+            workers=workers or default_workers(jobs),
+            progress=progress,
+        )
+    finally:
+        progress.close()
+    folder = out if out is not None else Path("reports") / f"frontier-{started:%Y%m%dT%H%M%SZ}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "frontier.json").write_text(canonical_json(doc), encoding="utf-8")
+        (folder / "frontier.md").write_text(frontier_markdown(doc), encoding="utf-8")
+    except OSError as exc:
+        raise HarnessError(f"cannot write the frontier to {folder}: {exc.strerror or exc}") from exc
+    click.echo(frontier_markdown(doc), nl=False)
+    click.echo(f"frontier: {folder / 'frontier.json'}", err=True)
+
+
+def _held_out(plan: RunPlan, workers: int, progress: Progress) -> dict[str, Any]:
+    """Run the held-out seeds and the drawn knob settings of ``plan``; the results section."""
+    seed_plan = held_out_seed_plan(plan)
+    knob_plan = drawn_knob_plan(plan, HOLDOUT_DRAWS)
+
+    def stage(name: str) -> ProgressFn:
+        return lambda done, total, label: progress(done, total, f"{name}: {label}")
+
+    jobs = len(seed_plan.scenarios) * len(seed_plan.seeds)
+    seed_records = run_plan(
+        seed_plan, progress=stage("held-out"), workers=workers or default_workers(jobs)
+    )
+    knob_records = []
+    if knob_plan is not None:
+        knob_records = run_plan(
+            knob_plan,
+            progress=stage("drawn knobs"),
+            workers=workers or default_workers(len(knob_plan.scenarios)),
+        )
+    return holdout_section(seed_plan, seed_records, knob_plan, knob_records)
+
+
+def truth_document(
+    truth: GroundTruth, *, profile: str, params: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The ground truth of one generation as a JSON document (``truth.json``)."""
+    from harness.ecs import format_timestamp
+
+    actors = []
+    for a in truth.actors:
+        actors.append(
+            {
+                "actor_id": a.actor_id,
+                "kind": a.kind.value,
+                "description": a.description,
+                "techniques": list(a.techniques),
+                "expected_analytics": list(a.expected_analytics),
+                "trap_for": list(a.trap_for),
+                "observable_with": sorted(f.value for f in a.observable_with),
+                "start_ns": a.start_ns,
+                "start": None if a.start_ns is None else format_timestamp(a.start_ns),
+                "hosts": list(a.hosts),
+                "process_instances": a.process_instances,
+                "bytes_total": a.bytes_total,
+                "bytes_timeline": [[ts, total] for ts, total in a.bytes_timeline],
+            }
+        )
+    return {
+        "schema_version": 1,
+        "scenario": truth.scenario,
+        "seed": truth.seed,
+        "profile": profile,
+        "params": dict(params),
+        "actors": actors,
+        "event_actor": dict(sorted(truth.event_actor.items(), key=lambda kv: _eid_key(kv[0]))),
+    }
+
+
+def _eid_key(event_id: str) -> tuple[int, str]:
+    digits = event_id.lstrip("e")
+    return (int(digits), event_id) if digits.isdigit() else (-1, event_id)
+
+
+@cli.command()
+@click.argument("scenario_id", metavar="SCENARIO")
+@click.option(
+    "--profile",
+    type=click.Choice([p.value for p in Profile]),
+    default="edr",
+    show_default=True,
+    help="Telemetry profile: edr (ECS NDJSON) or network-only (NDJSON plus a pcap).",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed.")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KNOB=VALUE",
+    help="Override a scenario knob (repeatable), e.g. workstations=5.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output folder (created if missing).",
+)
+@click.option(
+    "--snaplen",
+    type=click.IntRange(0, 262_144),
+    default=256,
+    show_default=True,
+    metavar="BYTES",
+    help="network-only: bytes stored per frame, the rest counted in the record's original "
+    "length (tcpdump -s); 0: whole frames.",
+)
+@click.option(
+    "--max-segment",
+    type=click.IntRange(0, 65_495),
+    default=65_000,
+    show_default=True,
+    metavar="BYTES",
+    help="network-only: largest TCP segment payload, as a host capture with segmentation "
+    "offload shows; 0: the 1500-byte-MTU MSS (1460/1440).",
+)
+@click.option(
+    "--udp-bulk",
+    type=click.IntRange(0, 65_507),
+    default=65_000,
+    show_default=True,
+    metavar="BYTES",
+    help="network-only: largest bulk UDP datagram (media, filler) after the first 16 "
+    "real-size ones of a message; 0: every datagram at its real size.",
+)
+def generate(
+    scenario_id: str,
+    profile: str,
+    seed: int,
+    params: tuple[str, ...],
+    out: Path,
+    snaplen: int,
+    max_segment: int,
+    udp_bulk: int,
+) -> None:
+    """Write one scenario's telemetry as ECS NDJSON (events.ndjson), its ground truth
+    (truth.json) and, for network-only, the packet capture (capture.pcap).
+
+    The capture is compact by default (offloaded segments, 256-byte snapshots): every flow's
+    byte counts are in its headers at a fraction of the size; --snaplen 0 --max-segment 0
+    --udp-bulk 0 gives the capture on the wire."""
+    from harness.ecs import write_ndjson
+    from harness.pcap.scenario import CaptureOptions, estimate_capture_bytes, write_scenario_pcap
+
+    overrides: dict[str, Any] = {}
+    for item in params:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise InvalidParameterError("--param", item, "KNOB=VALUE")
+        overrides[name.strip()] = _parse_value(value)
+    capture = CaptureOptions(
+        max_segment=max_segment or None,
+        snaplen=snaplen or None,
+        udp_bulk_datagram=udp_bulk or None,
+    )
+    scenario = SCENARIOS.load(scenario_id)()
+    chosen = scenario.params(overrides)
+    prof = Profile(profile)
+    progress = Progress(sys.stderr)
+    try:
+        run = scenario.generate(chosen, seed, prof)
+        events = run.telemetry.events
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            if prof is Profile.NETWORK_ONLY:
+                need = estimate_capture_bytes(events, options=capture)
+                free = shutil.disk_usage(out).free
+                if need > free:
+                    raise HarnessError(
+                        f"the capture of {scenario_id!r} would take about {need / 1e9:.1f} GB "
+                        f"and {out} has {free / 1e9:.1f} GB free; generate fewer hosts or days "
+                        "(--param workstations=N --param baseline_days=N) or keep the compact "
+                        "capture defaults (--snaplen, --max-segment, --udp-bulk)"
+                    )
+            write_ndjson(events, out / "events.ndjson")
+            doc = truth_document(run.truth, profile=prof.value, params=dataclasses.asdict(chosen))
+            (out / "truth.json").write_text(canonical_json(doc), encoding="utf-8")
+            if prof is Profile.NETWORK_ONLY:
+                summary = write_scenario_pcap(
+                    events, out / "capture.pcap", options=capture, progress=progress
+                )
+                click.echo(
+                    f"capture: {summary.packets} packets, {summary.flows} flows, "
+                    f"{summary.file_bytes / 1e6:,.1f} MB ({summary.packets_per_s:,.0f} packets/s)",
+                    err=True,
+                )
+        except OSError as exc:
+            raise HarnessError(f"cannot write to {out}: {exc.strerror or exc}") from exc
+    finally:
+        progress.close()
+    click.echo(f"events: {out / 'events.ndjson'} ({len(events)} events)", err=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,7 +23,7 @@ import jsonschema
 from harness import __version__
 from harness.analytics import ANALYTICS, AnalyticId
 from harness.errors import SchemaError
-from harness.runner import DetectorRun, Outcome, RunPlan, RunRecord
+from harness.runner import DetectorRun, Outcome, RunPlan, RunRecord, primary_tunable
 from harness.scoring import ActorDetection, AnalyticCounts, score_detector_run, summarize
 from harness.stats import percentile
 
@@ -62,6 +62,7 @@ def canonical_json(doc: Mapping[str, Any]) -> str:
 def plan_section(plan: RunPlan) -> dict[str, Any]:
     section: dict[str, Any] = {
         "profile": plan.profile.value,
+        "sweep_points": plan.sweep_points,
         "seeds": list(plan.seeds),
         "scenarios": [
             {"id": s.scenario.id, "overrides": dict(sorted(s.overrides.items()))}
@@ -104,8 +105,11 @@ def _status(runs: Sequence[DetectorRun]) -> tuple[str, bool, list[str], list[str
     return "ok", True, missing, [e for e in errors if e]
 
 
-def build_results(plan: RunPlan, records: Sequence[RunRecord]) -> dict[str, Any]:
-    """The canonical results document for a finished run (see the schema for every field)."""
+def build_results(
+    plan: RunPlan, records: Sequence[RunRecord], *, held_out: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The canonical results document for a finished run (see the schema for every field);
+    ``held_out`` is the section :func:`harness.holdout.holdout_section` builds, if any."""
     totals: dict[AnalyticId, AnalyticCounts] = defaultdict(AnalyticCounts)
     runs_by_analytic: dict[AnalyticId, list[DetectorRun]] = defaultdict(list)
     errors_by_analytic: dict[AnalyticId, list[str]] = defaultdict(list)
@@ -129,7 +133,7 @@ def build_results(plan: RunPlan, records: Sequence[RunRecord]) -> dict[str, Any]
             },
         )
         entry["seeds"].append(rec.seed)
-        entry["telemetry"]["events"] += len(rec.telemetry.events)
+        entry["telemetry"]["events"] += rec.telemetry.events
         entry["telemetry"]["detection_host_seconds"] += rec.telemetry.detection_host_seconds
         per_seed: dict[str, dict[str, Any]] = {}
         for actor in rec.truth.actors:
@@ -171,6 +175,7 @@ def build_results(plan: RunPlan, records: Sequence[RunRecord]) -> dict[str, Any]
         for actor_id, detail in per_seed.items():
             actors[rec.scenario][actor_id]["runs"].append(detail)
 
+    sweeps = _sweeps(plan, records)
     analytics: dict[str, Any] = {}
     for aid, info in ANALYTICS.items():
         status, evaluable, missing, _ = _status(runs_by_analytic.get(aid, []))
@@ -182,6 +187,7 @@ def build_results(plan: RunPlan, records: Sequence[RunRecord]) -> dict[str, Any]
             "missing_fields": missing,
             "errors": errors_by_analytic.get(aid, []),
             **summarize(totals[aid]),
+            "sweep": sweeps.get(aid),
         }
     for name, entry in scenarios.items():
         entry["analytics"] = {}
@@ -200,8 +206,50 @@ def build_results(plan: RunPlan, records: Sequence[RunRecord]) -> dict[str, Any]
         "harness_version": __version__,
         "run": plan_section(plan),
         "analytics": analytics,
+        "held_out": dict(held_out) if held_out is not None else None,
         "scenarios": scenarios,
     }
+
+
+def _sweeps(plan: RunPlan, records: Sequence[RunRecord]) -> dict[str, dict[str, Any]]:
+    """Per analytic, the threshold sweep of its detector's primary tunable: one point per value
+    with detection rate, false alerts per 100 host-days and precision over all runs."""
+    out: dict[str, dict[str, Any]] = {}
+    for spec in plan.detectors:
+        cls = spec.detector
+        primary = primary_tunable(cls)
+        if primary is None:
+            continue
+        name, tunable = primary
+        per_value: dict[float, AnalyticCounts] = defaultdict(AnalyticCounts)
+        for rec in records:
+            for sweep in rec.sweeps:
+                if sweep.detector == cls.id:
+                    per_value[sweep.value] += score_detector_run(rec, sweep.run)[0]
+        if not per_value:
+            continue
+        points = []
+        for value in sorted(per_value):
+            summary = summarize(per_value[value])
+            points.append(
+                {
+                    "value": value,
+                    "detection_rate": summary["detection_rate"],
+                    "false_alerts_per_100_host_days": summary["false_alerts_per_100_host_days"],
+                    "precision": summary["precision"],
+                    "detected_actors": summary["counts"]["detected_actors"],
+                    "expected_actors": summary["counts"]["expected_actors"],
+                    "false_alerts": summary["counts"]["false_alerts"],
+                }
+            )
+        out[cls.analytic] = {
+            "detector": cls.id,
+            "tunable": name,
+            "default": tunable.default,
+            "description": tunable.description,
+            "points": points,
+        }
+    return out
 
 
 def build_timing(
@@ -231,7 +279,7 @@ def build_timing(
         }
         for name, d in sorted(per_detector.items())
     }
-    events = sum(len(r.telemetry.events) for r in records)
+    events = sum(r.telemetry.events for r in records)
     generate_s = sum(r.generate_s for r in records)
     return {
         "note": "wall-clock figures: they differ from run to run and are not part of results.json",

@@ -7,24 +7,36 @@ it needs is *not evaluable* and is not run. A detector that raises, or that brea
 (an alert for another analytic, citing no evidence or an event it was never shown), is an
 *ERROR* for that run: recorded with its message and never counted as a miss. Wall-clock figures
 come from an injected clock, so tests can pin them.
+
+With ``workers > 1`` the (scenario, seed) jobs run in forked worker processes, each generating
+its telemetry and streaming it through fresh detectors; only the compact run records (alerts,
+truth, a :class:`~harness.telemetry.TelemetryInfo`) come back, and they are returned in plan
+order, so the results are the same as a serial run's. Workers use the real clock.
+
+A **threshold sweep** (``RunPlan.sweep_points``) re-runs each detector over the same telemetry
+with its primary tunable set to values spaced by factors of two around the default
+(:func:`sweep_values`), so the results can show detection rate against false alerts.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from harness.alerts import Alert
 from harness.analytics import AnalyticId
-from harness.detector import Detector
+from harness.detector import Detector, Tunable
 from harness.errors import UsageError
 from harness.events import EventKind
 from harness.fields import Field, Profile
 from harness.scenario import Scenario
-from harness.telemetry import Telemetry
+from harness.telemetry import Telemetry, TelemetryInfo
 from harness.truth import GroundTruth
 
 __all__ = [
@@ -35,7 +47,12 @@ __all__ = [
     "RunPlan",
     "RunRecord",
     "ScenarioSpec",
+    "SweepRun",
+    "default_workers",
+    "primary_tunable",
+    "run_detectors",
     "run_plan",
+    "sweep_values",
 ]
 
 Clock = Callable[[], float]
@@ -67,8 +84,12 @@ class RunPlan:
     detectors: tuple[DetectorSpec, ...]
     seeds: tuple[int, ...]
     profile: Profile = Profile.EDR
+    #: Values per detector's primary tunable in a threshold sweep; 0 runs no sweep.
+    sweep_points: int = 0
 
     def __post_init__(self) -> None:
+        if self.sweep_points < 0 or self.sweep_points > 15:
+            raise UsageError(f"sweep points must be 0 to 15, got {self.sweep_points}")
         seen: dict[AnalyticId, str] = {}
         for spec in self.detectors:
             cls = spec.detector
@@ -109,14 +130,25 @@ class DetectorRun:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SweepRun:
+    """One detector re-run over a run's telemetry with its primary tunable set to ``value``."""
+
+    detector: str
+    tunable: str
+    value: float
+    run: DetectorRun
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunRecord:
     scenario: str
     seed: int
     parameters: Mapping[str, Any]
-    telemetry: Telemetry
+    telemetry: TelemetryInfo
     truth: GroundTruth
     detectors: tuple[DetectorRun, ...]
     generate_s: float
+    sweeps: tuple[SweepRun, ...] = ()
 
 
 class _ContractError(Exception):
@@ -134,36 +166,129 @@ class _Active:
     error: str | None = None
 
 
+def default_workers(jobs: int) -> int:
+    """Worker processes for ``jobs`` jobs: one per available core, never more than the jobs."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, jobs))
+
+
 def run_plan(
-    plan: RunPlan, *, clock: Clock = time.perf_counter, progress: ProgressFn | None = None
+    plan: RunPlan,
+    *,
+    clock: Clock = time.perf_counter,
+    progress: ProgressFn | None = None,
+    workers: int = 1,
 ) -> list[RunRecord]:
     """Run every scenario for every seed through every detector; see the module docstring."""
-    records: list[RunRecord] = []
-    total = len(plan.scenarios) * len(plan.seeds)
-    done = 0
-    for spec in plan.scenarios:
-        scenario = spec.scenario()
-        params = scenario.params(spec.overrides)
-        for seed in plan.seeds:
-            t0 = clock()
-            generated = scenario.generate(params, seed, plan.profile)
-            gen_s = clock() - t0
-            runs = run_detectors(generated.telemetry, plan.detectors, clock=clock)
-            records.append(
-                RunRecord(
-                    scenario=scenario.id,
-                    seed=seed,
-                    parameters=_params_dict(params),
-                    telemetry=generated.telemetry,
-                    truth=generated.truth,
-                    detectors=runs,
-                    generate_s=gen_s,
-                )
-            )
-            done += 1
+    jobs = [(i, seed) for i in range(len(plan.scenarios)) for seed in plan.seeds]
+    if workers <= 1 or len(jobs) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        records = []
+        for done, (i, seed) in enumerate(jobs, start=1):
+            records.append(_run_job(plan, i, seed, clock))
             if progress is not None:
-                progress(done, total, f"{scenario.id} seed {seed}")
-    return records
+                progress(done, len(jobs), f"{records[-1].scenario} seed {seed}")
+        return records
+    return _run_parallel(plan, jobs, min(workers, len(jobs)), progress)
+
+
+#: The plan a forked worker runs: set in the parent just before the pool forks, so that plans
+#: holding classes defined anywhere (a test function, a notebook) need no pickling.
+_WORKER_PLAN: RunPlan | None = None
+
+
+def _worker_job(index: int, seed: int) -> RunRecord:
+    assert _WORKER_PLAN is not None, "worker started without a plan"
+    return _run_job(_WORKER_PLAN, index, seed, time.perf_counter)
+
+
+def _run_parallel(
+    plan: RunPlan, jobs: list[tuple[int, int]], workers: int, progress: ProgressFn | None
+) -> list[RunRecord]:
+    global _WORKER_PLAN
+    _WORKER_PLAN = plan
+    results: dict[tuple[int, int], RunRecord] = {}
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+    try:
+        pending: dict[Future[RunRecord], tuple[int, int]] = {
+            pool.submit(_worker_job, i, seed): (i, seed) for i, seed in jobs
+        }
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                key = pending.pop(future)
+                record = future.result()  # a scenario that raised raises here, as when serial
+                results[key] = record
+                if progress is not None:
+                    progress(len(results), len(jobs), f"{record.scenario} seed {record.seed}")
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        _WORKER_PLAN = None
+    return [results[key] for key in jobs]
+
+
+def _run_job(plan: RunPlan, index: int, seed: int, clock: Clock) -> RunRecord:
+    spec = plan.scenarios[index]
+    scenario = spec.scenario()
+    params = scenario.params(spec.overrides)
+    t0 = clock()
+    generated = scenario.generate(params, seed, plan.profile)
+    gen_s = clock() - t0
+    telemetry = generated.telemetry
+    runs = run_detectors(telemetry, plan.detectors, clock=clock)
+    sweeps: list[SweepRun] = []
+    if plan.sweep_points:
+        for dspec in plan.detectors:
+            primary = primary_tunable(dspec.detector)
+            if primary is None:
+                continue
+            name, tunable = primary
+            if name in dspec.tunables:
+                continue  # the user pinned the operating point: nothing to sweep
+            for value in sweep_values(tunable, plan.sweep_points):
+                swept = DetectorSpec(
+                    detector=dspec.detector, tunables={**dspec.tunables, name: value}
+                )
+                (run,) = run_detectors(telemetry, (swept,), clock=clock)
+                sweeps.append(
+                    SweepRun(detector=dspec.detector.id, tunable=name, value=value, run=run)
+                )
+    return RunRecord(
+        scenario=scenario.id,
+        seed=seed,
+        parameters=_params_dict(params),
+        telemetry=TelemetryInfo.of(telemetry),
+        truth=generated.truth,
+        detectors=runs,
+        generate_s=gen_s,
+        sweeps=tuple(sweeps),
+    )
+
+
+def primary_tunable(detector: type[Detector]) -> tuple[str, Tunable] | None:
+    """The detector's tunable marked ``primary`` (its main operating point), if any."""
+    for name, spec in sorted(detector.tunable_specs.items()):
+        if spec.primary:
+            return name, spec
+    return None
+
+
+def sweep_values(tunable: Tunable, points: int) -> tuple[float, ...]:
+    """``points`` operating points of a tunable: its default times powers of two centred on 1
+    (for 5 points: 1/4, 1/2, 1, 2, 4), clipped to the tunable's bounds, distinct, ascending.
+    A default of 0 is swept linearly across the tunable's range instead."""
+    if points <= 0:
+        return ()
+    half = (points - 1) / 2
+    if tunable.default == 0:
+        span = tunable.maximum - tunable.minimum
+        raw = [tunable.minimum + span * k / max(points - 1, 1) for k in range(points)]
+    else:
+        raw = [tunable.default * 2.0 ** (k - half) for k in range(points)]
+    clipped = {min(tunable.maximum, max(tunable.minimum, v)) for v in raw}
+    return tuple(sorted(clipped))
 
 
 def run_detectors(

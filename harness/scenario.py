@@ -10,12 +10,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.errors import InvalidParameterError, UnknownPluginError
 from harness.fields import Profile
 from harness.telemetry import Telemetry
 from harness.truth import GroundTruth
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
 
 __all__ = ["Scenario", "ScenarioRun"]
 
@@ -35,6 +38,10 @@ class Scenario:
     description: ClassVar[str]
     #: A frozen dataclass type whose fields are the knobs, every one with a default.
     Params: ClassVar[type[Any]]
+    #: Difficulty ladders for the evasion frontier (:mod:`harness.frontier`): knob name to the
+    #: values to try, from the easiest (usually the default) to the hardest to detect (lower
+    #: rate, smaller volume, more disguise). Empty: the scenario has no frontier.
+    difficulty: ClassVar[Mapping[str, tuple[Any, ...]]] = {}
 
     def params(self, overrides: Mapping[str, object] | None = None) -> Any:
         """Default parameters with ``overrides`` applied; unknown knobs raise a usage error."""
@@ -47,6 +54,12 @@ class Scenario:
             return self.Params(**overrides)
         except (TypeError, ValueError) as exc:
             raise InvalidParameterError(f"parameters of {self.id!r}", overrides, str(exc)) from exc
+
+    @classmethod
+    def knob_strategy(cls) -> SearchStrategy[dict[str, Any]] | None:
+        """A Hypothesis strategy of knob overrides over the whole valid range, for property
+        tests and held-out evaluation (:mod:`harness.holdout`); ``None``: none published."""
+        return None
 
     def generate(self, params: Any, seed: int, profile: Profile = Profile.EDR) -> ScenarioRun:
         raise NotImplementedError

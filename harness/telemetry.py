@@ -14,7 +14,7 @@ from harness.errors import InvalidParameterError
 from harness.events import NS_PER_S, DnsQuery, Event, FileAccess, NetworkFlow, ProcessStart
 from harness.fields import Field, Profile
 
-__all__ = ["Telemetry", "project", "sort_events"]
+__all__ = ["Telemetry", "TelemetryInfo", "project", "sort_events"]
 
 
 def sort_events(events: Iterable[Event]) -> list[Event]:
@@ -68,6 +68,38 @@ class Telemetry:
             else:
                 hi = mid
         return lo
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TelemetryInfo:
+    """What scoring needs to know about a telemetry once its events are consumed: its profile,
+    fields, hosts and window, and how many events it had. Run records keep this instead of the
+    events, so that a run's records stay small (and cheap to send between worker processes)."""
+
+    profile: str
+    fields: frozenset[Field]
+    hosts: tuple[str, ...]
+    start_ns: int
+    baseline_until_ns: int
+    end_ns: int
+    events: int
+
+    @classmethod
+    def of(cls, telemetry: Telemetry) -> TelemetryInfo:
+        return cls(
+            profile=telemetry.profile,
+            fields=telemetry.fields,
+            hosts=telemetry.hosts,
+            start_ns=telemetry.start_ns,
+            baseline_until_ns=telemetry.baseline_until_ns,
+            end_ns=telemetry.end_ns,
+            events=len(telemetry.events),
+        )
+
+    @property
+    def detection_host_seconds(self) -> int:
+        """Hosts times whole seconds of detection window (as :class:`Telemetry` computes it)."""
+        return len(self.hosts) * ((self.end_ns - self.baseline_until_ns) // NS_PER_S)
 
 
 def project(events: Iterable[Event], profile: Profile) -> list[Event]:

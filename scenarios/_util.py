@@ -6,16 +6,18 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import lru_cache
 
 from harness.events import NS_PER_S
 from scenarios.world import NS_PER_DAY, Environment
 
-__all__ = ["external_ip", "lognormal_bytes", "work_sessions"]
+__all__ = ["external_ip", "lognormal_bytes", "random_text", "work_sessions"]
 
 _RANGES = ("198.51.100", "203.0.113")
 
 
+@lru_cache(maxsize=8_192)
 def external_ip(name: str) -> str:
     """A stable documentation-range address for a public service name.
 
@@ -46,3 +48,23 @@ def work_sessions(rng: random.Random, env: Environment, day: int, per_day: float
             t = rng.uniform(arrive, leave)
         times.append(day_start + int(t * NS_PER_S))
     yield from sorted(times)
+
+
+def random_text(rng: random.Random, alphabet: str, length: int) -> str:
+    """``length`` characters drawn from ``alphabet``: exactly
+    ``"".join(rng.choice(alphabet) for _ in range(length))``, draw for draw, at a fraction of the
+    cost. ``choice`` is ``seq[rng._randbelow(len(seq))]``, and for :class:`random.Random`
+    ``_randbelow(n)`` draws ``getrandbits(n.bit_length())`` until the value is below ``n``
+    (CPython 3.11 to 3.13); that loop is inlined here. Subclasses go through ``choice``."""
+    n = len(alphabet)
+    if type(rng) is not random.Random or n == 0:
+        return "".join([rng.choice(alphabet) for _ in range(length)])
+    bits: Callable[[int], int] = rng.getrandbits
+    k = n.bit_length()
+    out = []
+    for _ in range(length):
+        r = bits(k)
+        while r >= n:
+            r = bits(k)
+        out.append(alphabet[r])
+    return "".join(out)

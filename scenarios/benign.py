@@ -12,7 +12,8 @@ import random
 from harness.analytics import analytic_id
 from harness.events import NS_PER_S, AppProtocol, Transport
 from harness.truth import ActorKind
-from scenarios._util import external_ip, lognormal_bytes, work_sessions
+from scenarios._util import external_ip, lognormal_bytes, random_text, work_sessions
+from scenarios.inventory import software
 from scenarios.world import NS_PER_DAY, Actor, Host, Proc, World
 
 __all__ = [
@@ -28,16 +29,16 @@ __all__ = [
     "teams_media",
     "time_and_printing",
     "vendor_updaters",
+    "web_proxy",
     "windows_update",
 ]
 
 AN0030, AN0144, AN1225 = analytic_id("AN0030"), analytic_id("AN0144"), analytic_id("AN1225")
 AN0988, AN1962 = analytic_id("AN0988"), analytic_id("AN1962")
 
-_BROWSERS = (
-    (r"C:\Program Files\Google\Chrome\Application\chrome.exe", "Google LLC", 0.55),
-    (r"C:\Program Files (x86)\Microsoft\Edge\Application\msedge.exe", "Microsoft Corporation", 0.3),
-    (r"C:\Program Files\Mozilla Firefox\firefox.exe", "Mozilla Corporation", 0.15),
+_BROWSERS = tuple(
+    (sw.image, sw.signer or "", sw.prevalence)
+    for sw in (software("Chrome"), software("Edge"), software("Firefox"))
 )
 _SITES = (
     "www.news.example",
@@ -159,7 +160,9 @@ def windows_update(world: World, rng: random.Random) -> None:
             )
 
 
-def onedrive_sync(world: World, rng: random.Random, *, share: float = 0.6) -> None:
+def onedrive_sync(
+    world: World, rng: random.Random, *, share: float = software("OneDrive").prevalence
+) -> None:
     """OneDrive-style file sync on most workstations: small change polls all day and, now and
     then, large uploads of tens of MB when a user saves big files.
 
@@ -210,7 +213,9 @@ def onedrive_sync(world: World, rng: random.Random, *, share: float = 0.6) -> No
                     )
 
 
-def new_app_rollout(world: World, rng: random.Random, *, share: float = 0.7) -> None:
+def new_app_rollout(
+    world: World, rng: random.Random, *, share: float = software("Contoso Meet").prevalence
+) -> None:
     """A newly rolled-out, signed collaboration app: never seen in the baseline, then installed
     on most workstations within two hours of the detection window starting. It signs in,
     syncs, and some instances upload a diagnostics bundle of a few MB.
@@ -222,7 +227,7 @@ def new_app_rollout(world: World, rng: random.Random, *, share: float = 0.7) -> 
         "new-app-rollout",
         ActorKind.BENIGN,
         "Software rollout of a new signed app (unseen)",
-        trap_for=(AN0144,),
+        trap_for=(AN0144, AN1962),
     )
     env = world.env
     image = r"C:\Program Files\Contoso\Meet\ContosoMeet.exe"
@@ -307,7 +312,9 @@ def backup_agent(world: World, rng: random.Random) -> None:
             )
 
 
-def teams_media(world: World, rng: random.Random, *, share: float = 0.8) -> None:
+def teams_media(
+    world: World, rng: random.Random, *, share: float = software("Teams").prevalence
+) -> None:
     """Teams/Zoom-style meetings: UDP media to relay ports 3478-3481 at about 1.5 Mbit/s each
     way for 15-60 minutes, a few times a day.
 
@@ -405,7 +412,7 @@ def cdn_telemetry(world: World, rng: random.Random) -> None:
                 "Microsoft Windows",
             )
             for ts in work_sessions(rng, env, day, 40):
-                token = "".join(rng.choice(chars) for _ in range(rng.randint(20, 40)))
+                token = random_text(rng, chars, rng.randint(20, 40))
                 name = rng.choice(
                     (
                         f"{token}.events.telemetry.example",
@@ -469,6 +476,9 @@ def admin_smb(world: World, rng: random.Random) -> None:
                 )
 
 
+_UPDATER_SHARE = {software(n).image: software(n).prevalence for n in ("Adobe ARM", "Vendor Update")}
+
+
 def vendor_updaters(world: World, rng: random.Random) -> None:
     """Third-party updaters checking in over TLS on high ports (8443, 8531) a few times a day
     and now and then downloading a package.
@@ -498,7 +508,7 @@ def vendor_updaters(world: World, rng: random.Random) -> None:
     )
     for host in env.workstations:
         for image, signer, name, port in updaters:
-            if rng.random() < 0.5:
+            if rng.random() < 1 - _UPDATER_SHARE[image]:
                 continue
             for day in env.days():
                 for ts in work_sessions(rng, env, day, 3):
@@ -643,4 +653,54 @@ def time_and_printing(world: World, rng: random.Random) -> None:
                     bytes_in=200,
                     app=AppProtocol.UNKNOWN,
                     duration_ns=5 * NS_PER_S,
+                )
+
+
+def web_proxy(world: World, rng: random.Random, *, sessions_per_day: float = 150) -> None:
+    """The explicit web proxy (squid-style) on the proxy server: one long-running service
+    process that resolves names itself (raw UDP/53 to the internal resolver) and opens outbound
+    HTTPS connections for the servers and line-of-business apps configured to use it, hundreds a
+    day to many sites, now and then relaying a large upload.
+
+    Trap for AN0144 and AN0030: a single process with a huge aggregate volume and uploads with a
+    producer-consumer ratio near +1 to many destinations, seen every day; and for AN1225's
+    raw-socket DNS logic.
+    """
+    proxies = world.env.with_service("proxy")
+    if not proxies:  # an office with a single server has no proxy
+        return
+    actor = world.actor(
+        "web-proxy",
+        ActorKind.BENIGN,
+        "Explicit web proxy relaying HTTPS for servers and apps",
+        trap_for=(AN0144, AN0030, AN1225),
+    )
+    env = world.env
+    entry = software("Web proxy")
+    for host in proxies:
+        proc = world.spawn(
+            actor,
+            host,
+            env.start_ns,
+            entry.image,
+            rf'"{entry.image}" -N -f C:\Squid\etc\squid.conf',
+            user="SYSTEM",
+            signer=entry.signer,
+        )
+        for day in env.days():
+            for ts in work_sessions(rng, env, day, sessions_per_day):
+                site = rng.choice(_SITES)
+                world.dns(actor, proc, ts, site, answers=(external_ip(site),), via_api=False)
+                upload = rng.random() < 0.02
+                size = lognormal_bytes(rng, 5_000_000, 0.8, 60_000_000) if upload else 0
+                world.flow(
+                    actor,
+                    proc,
+                    ts + 20_000_000,
+                    dst_ip=external_ip(site),
+                    dst_port=443,
+                    bytes_out=size or lognormal_bytes(rng, 3_000, 0.8, 200_000),
+                    bytes_in=lognormal_bytes(rng, 80_000, 1.2, 50_000_000),
+                    duration_ns=rng.randint(1, 60) * NS_PER_S,
+                    server_name=site,
                 )

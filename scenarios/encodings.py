@@ -74,9 +74,10 @@ Downstream data (the answers the tools send back) is exposed as data only: :data
 
 from __future__ import annotations
 
+import base64
 import re
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -217,6 +218,11 @@ def _radix_len(n_bytes: int, bits: int) -> int:
 
 def _radix_encode(data: bytes, alphabet: str, bits: int) -> str:
     """MSB-first packing into ``bits``-bit characters, last character zero-filled, no padding."""
+    if bits in _STD_RADIX:
+        # RFC 4648 base32 and base64 pack the same way; only the alphabet and the padding
+        # differ, and the C implementation is far faster than the loop below.
+        encode, standard = _STD_RADIX[bits]
+        return encode(data).rstrip(b"=").decode("ascii").translate(_table(standard, alphabet))
     mask = (1 << bits) - 1
     out: list[str] = []
     acc = 0
@@ -231,6 +237,22 @@ def _radix_encode(data: bytes, alphabet: str, bits: int) -> str:
     if held:
         out.append(alphabet[(acc << (bits - held)) & mask])
     return "".join(out)
+
+
+_STD_RADIX: Mapping[int, tuple[Callable[[bytes], bytes], str]] = MappingProxyType(
+    {
+        5: (base64.b32encode, string.ascii_uppercase + "234567"),
+        6: (
+            base64.b64encode,
+            string.ascii_letters[26:] + string.ascii_letters[:26] + "0123456789+/",
+        ),
+    }
+)
+
+
+@lru_cache(maxsize=16)
+def _table(standard: str, alphabet: str) -> dict[int, int]:
+    return str.maketrans(standard, alphabet)
 
 
 def _radix_decode(text: str, reverse: Mapping[str, int], bits: int) -> bytes | None:

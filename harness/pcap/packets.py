@@ -9,6 +9,11 @@ congruent to the sum of its 16-bit words modulo ``0xFFFF``, which is the ones' c
 Per-direction material (Ethernet header, packed addresses, the address part of the
 pseudo-header sum) is computed once in a :class:`PacketPath` and reused for every packet.
 
+For compact captures (segments of up to 64 KiB, stored cut to a snapshot length) the header
+builders :func:`tcp_header_fast` and :func:`udp_header` take the payload's length and sum instead
+of its bytes, and :func:`filler_sum` gives the sum of any run of filler in constant time, so a
+huge segment's checksum is right without its bytes ever being built.
+
 Filler payloads are inert and deterministic: slices of one fixed pseudo-random block (the output
 of SHAKE-256 over a constant), repeating with a period of one Ethernet MSS so that full-size
 segments keep hitting the same cached slice and its precomputed sum. MAC addresses are derived
@@ -39,6 +44,7 @@ __all__ = [
     "TCP_URG",
     "PacketPath",
     "filler",
+    "filler_sum",
     "filler_with_sum",
     "format_mac",
     "internet_checksum",
@@ -47,8 +53,10 @@ __all__ = [
     "pack_ip",
     "tcp_frame",
     "tcp_frame_fast",
+    "tcp_header_fast",
     "tcp_packet",
     "udp_frame",
+    "udp_header",
     "udp_packet",
 ]
 
@@ -85,6 +93,20 @@ _FILLER_SEED = b"egress-harness inert filler v1"
 _FILLER_BLOCK = hashlib.shake_256(_FILLER_SEED).digest(FILLER_PERIOD)
 # Long enough that any slice of up to one period starting anywhere in the period is contiguous.
 _FILLER_DOUBLE = _FILLER_BLOCK * 2
+
+
+def _parity_prefix(parity: int) -> tuple[int, ...]:
+    """Running sums of the filler block's bytes at positions of one parity (``[k]``: below k)."""
+    sums = [0]
+    for i, byte in enumerate(_FILLER_BLOCK):
+        sums.append(sums[-1] + (byte if i & 1 == parity else 0))
+    return tuple(sums)
+
+
+# The sum of a filler run needs only how much of it sits at even and at odd stream positions:
+# the period is even, so a position's parity within the block is its parity in the stream.
+_EVEN_PREFIX = _parity_prefix(0)
+_ODD_PREFIX = _parity_prefix(1)
 
 
 # -- checksums ------------------------------------------------------------------------------
@@ -241,7 +263,35 @@ def _filler_slice(phase: int, length: int) -> tuple[bytes, int]:
 
 def filler(offset: int, length: int) -> bytes:
     """``length`` bytes of the deterministic inert filler stream, starting at ``offset``."""
+    if 0 <= length <= FILLER_PERIOD and offset >= 0:
+        phase = offset % FILLER_PERIOD  # a short slice: cheaper than a cache look-up
+        return _FILLER_DOUBLE[phase : phase + length]
     return filler_with_sum(offset, length)[0]
+
+
+def filler_sum(offset: int, length: int) -> int:
+    """The ones' complement sum (residue modulo ``0xFFFF``) of :func:`filler` ``(offset,
+    length)``, in constant time whatever ``length``, without building the bytes.
+
+    Equal to ``ones_complement_sum(filler(offset, length))``: the run's first byte is a high
+    byte, so bytes at the stream positions of ``offset``'s parity weigh 256 and the others 1.
+    """
+    if length < 0 or offset < 0:
+        raise ValueError(f"filler offset and length must be >= 0, got {offset}, {length}")
+    phase = offset % FILLER_PERIOD
+    periods, rest = divmod(length, FILLER_PERIOD)
+    even = periods * _EVEN_PREFIX[FILLER_PERIOD]
+    odd = periods * _ODD_PREFIX[FILLER_PERIOD]
+    end = phase + rest
+    if end <= FILLER_PERIOD:
+        even += _EVEN_PREFIX[end] - _EVEN_PREFIX[phase]
+        odd += _ODD_PREFIX[end] - _ODD_PREFIX[phase]
+    else:
+        end -= FILLER_PERIOD
+        even += _EVEN_PREFIX[FILLER_PERIOD] - _EVEN_PREFIX[phase] + _EVEN_PREFIX[end]
+        odd += _ODD_PREFIX[FILLER_PERIOD] - _ODD_PREFIX[phase] + _ODD_PREFIX[end]
+    high, low = (odd, even) if phase & 1 else (even, odd)
+    return ((high << 8) + low) % _MOD
 
 
 # -- frames ---------------------------------------------------------------------------------
@@ -307,8 +357,35 @@ def tcp_frame_fast(
 
     Positional arguments because keyword passing is a measurable share of the per-packet cost.
     """
+    return tcp_header_fast(
+        path, sport, dport, seq, ack, flags, len(payload), payload_sum, window, options, ip_id,
+        ttl, flow_label,
+    ) + payload  # fmt: skip
+
+
+def tcp_header_fast(
+    path: PacketPath,
+    sport: int,
+    dport: int,
+    seq: int,
+    ack: int,
+    flags: int,
+    payload_len: int,
+    payload_sum: int,
+    window: int,
+    options: bytes,
+    ip_id: int,
+    ttl: int,
+    flow_label: int,
+) -> bytes:
+    """The Ethernet, IP and TCP headers (options included) of a segment of ``payload_len``
+    bytes whose payload sums to ``payload_sum``: the frame less its payload.
+
+    Lengths and checksums are those of the whole segment, so header plus the first bytes of the
+    payload is exactly what a capture cut to a snapshot length stores.
+    """
     opt_len = len(options)
-    tcp_len = 20 + opt_len + len(payload)
+    tcp_len = 20 + opt_len + payload_len
     offset_flags = ((5 + (opt_len >> 2)) << 12) | flags
     total = (
         path.addr_sum + IPPROTO_TCP + tcp_len + sport + dport
@@ -332,8 +409,8 @@ def tcp_frame_fast(
             path.src, path.dst, sport, dport, seq, ack, offset_flags, window, tcp_sum, 0,
         )  # fmt: skip
     if opt_len:
-        return header + options + payload
-    return header + payload
+        return header + options
+    return header
 
 
 def udp_frame(
@@ -348,16 +425,34 @@ def udp_frame(
     payload_sum: int | None = None,
 ) -> bytes:
     """One Ethernet frame carrying a UDP datagram along ``path`` (checksum always set)."""
-    udp_len = 8 + len(payload)
-    if udp_len > 0xFFFF:
-        raise InvalidParameterError("UDP payload length", len(payload), "at most 65527 bytes")
+    return udp_header(
+        path, sport, dport, len(payload),
+        ones_complement_sum(payload) if payload_sum is None else payload_sum,
+        ip_id=ip_id, ttl=ttl, flow_label=flow_label,
+    ) + payload  # fmt: skip
+
+
+def udp_header(
+    path: PacketPath,
+    sport: int,
+    dport: int,
+    payload_len: int,
+    payload_sum: int,
+    *,
+    ip_id: int = 0,
+    ttl: int = 64,
+    flow_label: int = 0,
+) -> bytes:
+    """The Ethernet, IP and UDP headers of a datagram of ``payload_len`` bytes summing to
+    ``payload_sum`` (see :func:`tcp_header_fast`)."""
+    udp_len = 8 + payload_len
+    limit = 0xFFFF - (8 if path.version == 6 else 28)
+    if payload_len > limit:
+        raise InvalidParameterError("UDP payload length", payload_len, f"at most {limit} bytes")
     if not 0 <= flow_label <= 0xFFFFF:
         raise InvalidParameterError("IPv6 flow label", flow_label, "0..0xfffff (20 bits)")
     # The UDP length appears twice in the sum: once in the pseudo-header, once in the header.
-    total = (
-        path.addr_sum + IPPROTO_UDP + udp_len + sport + dport + udp_len
-        + (ones_complement_sum(payload) if payload_sum is None else payload_sum)
-    )  # fmt: skip
+    total = path.addr_sum + IPPROTO_UDP + udp_len + sport + dport + udp_len + payload_sum
     # RFC 768: a computed zero is sent as all ones, since zero means "no checksum".
     udp_sum = _complement(total) or 0xFFFF
     try:
@@ -366,18 +461,16 @@ def udp_frame(
             ip_sum = _complement(
                 0x4500 + ip_len + ip_id + _IPV4_DF + ((ttl << 8) | IPPROTO_UDP) + path.addr_sum
             )
-            header = _V4_UDP.pack(
+            return _V4_UDP.pack(
                 path.eth, 0x45, 0, ip_len, ip_id, _IPV4_DF, ttl, IPPROTO_UDP, ip_sum,
                 path.src, path.dst, sport, dport, udp_len, udp_sum,
             )  # fmt: skip
-        else:
-            header = _V6_UDP.pack(
-                path.eth, 0x60000000 | flow_label, udp_len, IPPROTO_UDP, ttl,
-                path.src, path.dst, sport, dport, udp_len, udp_sum,
-            )  # fmt: skip
+        return _V6_UDP.pack(
+            path.eth, 0x60000000 | flow_label, udp_len, IPPROTO_UDP, ttl,
+            path.src, path.dst, sport, dport, udp_len, udp_sum,
+        )  # fmt: skip
     except struct.error as exc:
         raise InvalidParameterError("UDP/IP header field", str(exc), _FIELD_RANGES) from exc
-    return header + payload
 
 
 def tcp_packet(

@@ -1,10 +1,13 @@
 """Write and read classic libpcap files, fast and byte-for-byte deterministic.
 
 :class:`PcapWriter` writes the classic (not pcapng) format with the nanosecond-resolution magic
-``0xa1b23c4d``, little-endian, link type Ethernet. Records are appended to an in-memory
-``bytearray`` and handed to the file in large chunks, because one ``write`` system call per packet
-would cost more than building the packet. Nothing in the output depends on the wall clock, the
-host or the Python version: the same ``(ts_ns, frame)`` sequence always gives the same file.
+``0xa1b23c4d``, little-endian, link type Ethernet. A frame longer than the snapshot length is
+stored cut to it with its real length in the record's ``orig_len``, as ``tcpdump -s`` does;
+:meth:`PcapWriter.write_records` takes frames already cut by their builder, with their real
+lengths, so a 64 KiB segment never has to exist in memory to be recorded. Records are appended
+to an in-memory ``bytearray`` and handed to the file in large chunks, because one ``write``
+system call per packet would cost more than building the packet. Nothing in the output depends
+on the wall clock, the host or the Python version: the same records always give the same file.
 
 :func:`iter_pcap` (and :class:`PcapReader`, which also exposes the global header) reads classic
 pcap files in either byte order with microsecond or nanosecond timestamps and yields
@@ -25,6 +28,7 @@ from typing import BinaryIO, Self
 from harness.errors import InputError
 
 __all__ = [
+    "DEFAULT_SNAPLEN",
     "LINKTYPE_ETHERNET",
     "PCAP_MAGIC_NS",
     "PCAP_MAGIC_US",
@@ -125,6 +129,11 @@ class PcapWriter:
         return self._packets
 
     @property
+    def snaplen(self) -> int:
+        """The snapshot length in the file header: no record stores more bytes than this."""
+        return self._snaplen
+
+    @property
     def frame_bytes_written(self) -> int:
         """Sum of the captured frame lengths written so far."""
         return self.bytes_written - _GLOBAL_HEADER.size - _RECORD_HEADER_LE.size * self._packets
@@ -179,6 +188,40 @@ class PcapWriter:
                     frame = frame[:snaplen]  # cut to snaplen, as a capture tool would
                 sec, nsec = divmod(ts_ns, _NS_PER_S)
                 # struct rejects a negative or post-2106 seconds field; no separate check needed.
+                try:
+                    buf += pack(sec, nsec, len(frame), orig_len)
+                except struct.error:
+                    raise _bad_timestamp(ts_ns) from None
+                buf += frame
+                count += 1
+                if len(buf) >= limit:
+                    self._drain()
+        finally:
+            self._packets += count
+
+    def write_records(self, records: Iterable[tuple[int, bytes | bytearray, int]]) -> None:
+        """Append ``(ts_ns, captured, orig_len)`` records: ``captured`` is the start of a frame
+        whose real length is ``orig_len`` (cut further to the snapshot length if longer).
+
+        This is how a builder that never materialises a large payload hands over its frames.
+        """
+        if self._closed:
+            raise ValueError("write to a closed PcapWriter")
+        pack = self._pack
+        snaplen = self._snaplen
+        limit = self._buffer_size
+        buf = self._buf
+        count = 0
+        try:
+            for ts_ns, frame, orig_len in records:
+                if len(frame) > snaplen:
+                    frame = frame[:snaplen]
+                if orig_len < len(frame):
+                    raise ValueError(
+                        f"record at {ts_ns} ns: orig_len {orig_len} is shorter than the "
+                        f"{len(frame)} captured bytes"
+                    )
+                sec, nsec = divmod(ts_ns, _NS_PER_S)
                 try:
                     buf += pack(sec, nsec, len(frame), orig_len)
                 except struct.error:
@@ -305,6 +348,11 @@ class PcapReader:
         )
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        for ts_ns, frame, _orig_len in self.records():
+            yield ts_ns, frame
+
+    def records(self) -> Iterator[tuple[int, bytes, int]]:
+        """``(ts_ns, captured bytes, original frame length)`` for every record, in file order."""
         read = self._file.read
         unpack = (_RECORD_HEADER_LE if self.header.byte_order == "<" else _RECORD_HEADER_BE).unpack
         scale = 1 if self.header.nanosecond else 1_000
@@ -318,7 +366,7 @@ class PcapReader:
                 raise PcapFormatError(
                     f"{self._name!r}: record {index} is truncated inside its header"
                 )
-            sec, sub, cap_len, _orig_len = unpack(rec)
+            sec, sub, cap_len, orig_len = unpack(rec)
             if sub >= sub_limit:
                 raise PcapFormatError(
                     f"{self._name!r}: record {index} has a sub-second field of {sub}, "
@@ -330,7 +378,7 @@ class PcapReader:
                     f"{self._name!r}: record {index} is truncated "
                     f"({len(frame)} of {cap_len} captured bytes present)"
                 )
-            yield sec * _NS_PER_S + sub * scale, frame
+            yield sec * _NS_PER_S + sub * scale, frame, orig_len
             index += 1
 
     def close(self) -> None:

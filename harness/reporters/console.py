@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from tabulate import tabulate
 
-from harness.reporters._table import HEADERS, summary_rows
+from harness.reporters._table import HEADERS, HOLDOUT_HEADERS, holdout_rows, summary_rows
 
 __all__ = ["ConsoleReporter"]
 
@@ -24,6 +24,13 @@ class ConsoleReporter:
         )
         table = tabulate(summary_rows(doc), headers=HEADERS, tablefmt="simple")
         lines = [head, "", table]
+        held = holdout_rows(doc)
+        if held:
+            lines += [
+                "",
+                "Not tuned on: held-out seeds and Hypothesis-drawn knob settings",
+                tabulate(held, headers=HOLDOUT_HEADERS, tablefmt="simple"),
+            ]
         for aid, a in doc["analytics"].items():
             for err in a["errors"][:3]:
                 lines.append(f"ERROR {aid}: {err}")

@@ -7,9 +7,56 @@ from typing import Any, ClassVar
 
 from tabulate import tabulate
 
-from harness.reporters._table import HEADERS, fmt_bytes, fmt_rate, summary_rows
+from harness.reporters._table import (
+    HEADERS,
+    HOLDOUT_HEADERS,
+    fmt_bytes,
+    fmt_rate,
+    holdout_rows,
+    summary_rows,
+)
 
 __all__ = ["MarkdownReporter"]
+
+
+def _sweep_section(doc: Mapping[str, Any]) -> list[str]:
+    """Detection rate against false alerts at each swept value of a primary tunable."""
+    swept = {aid: a["sweep"] for aid, a in doc["analytics"].items() if a.get("sweep")}
+    if not swept:
+        return []
+    out = ["", "## Threshold sweeps", ""]
+    out.append(
+        "Each detector re-run over the same telemetry with its primary tunable at each value "
+        "(the default is marked *)."
+    )
+    for aid, sweep in swept.items():
+        rows = [
+            [
+                f"{p['value']:g}{' *' if p['value'] == sweep['default'] else ''}",
+                fmt_rate(p["detection_rate"]) + f" ({p['detected_actors']}/{p['expected_actors']})",
+                fmt_rate(p["false_alerts_per_100_host_days"], 1) + f" ({p['false_alerts']})",
+                fmt_rate(p["precision"]),
+            ]
+            for p in sweep["points"]
+        ]
+        out += [
+            "",
+            f"### {aid}: `{sweep['detector']}` {sweep['tunable']}",
+            "",
+            sweep["description"],
+            "",
+            tabulate(
+                rows,
+                headers=(
+                    sweep["tunable"],
+                    "detection rate",
+                    "false alerts /100 host-days",
+                    "precision",
+                ),
+                tablefmt="github",
+            ),
+        ]
+    return out
 
 
 class MarkdownReporter:
@@ -34,6 +81,21 @@ class MarkdownReporter:
             "window (Poisson score interval). Latency: first true alert minus actor start, "
             "event time.",
         ]
+        held = holdout_rows(doc)
+        if held:
+            h = doc["held_out"]
+            draws = len(h["drawn_knobs"]["draws"]) if h["drawn_knobs"] else 0
+            out += [
+                "",
+                "## Not tuned on: held-out seeds and drawn knobs",
+                "",
+                f"Held-out seeds {', '.join(map(str, h['seeds']['seeds']))} (same knobs), and "
+                f"{draws} knob settings drawn by Hypothesis over each scenario's valid range "
+                "(one seed each). The detectors were never tuned on either.",
+                "",
+                tabulate(held, headers=HOLDOUT_HEADERS, tablefmt="github"),
+            ]
+        out += _sweep_section(doc)
         for name, scen in doc["scenarios"].items():
             out += ["", f"## Scenario `{name}`", ""]
             out.append(

@@ -12,7 +12,16 @@ from harness.detector import Detector, Tunable
 from harness.errors import InvalidParameterError, UnknownPluginError, UsageError
 from harness.events import Event, EventKind, NetworkFlow
 from harness.fields import Field, Profile
-from harness.runner import DetectorSpec, Outcome, RunPlan, ScenarioSpec, run_detectors, run_plan
+from harness.results import build_results, canonical_json
+from harness.runner import (
+    DetectorSpec,
+    Outcome,
+    RunPlan,
+    ScenarioSpec,
+    run_detectors,
+    run_plan,
+    sweep_values,
+)
 from scenarios.https_exfil import HttpsExfil
 from tests.conftest import SMALL
 
@@ -139,3 +148,100 @@ def test_run_plan_reports_progress_and_uses_injected_clock() -> None:
     records = run_plan(plan, clock=lambda: float(next(ticks)), progress=lambda *a: calls.append(a))
     assert calls == [(1, 2, "https-exfil seed 0"), (2, 2, "https-exfil seed 1")]
     assert all(r.generate_s == 1.0 for r in records)  # one tick between the two clock reads
+
+
+class BigFlows(_Base):
+    """Alerts on every outbound flow record of at least ``min_bytes``: a swept threshold."""
+
+    id = "big-flows"
+    tunable_specs: ClassVar[dict[str, Tunable]] = {
+        "min_bytes": Tunable(
+            default=1_000_000, minimum=1, maximum=1e12, description="bytes", primary=True
+        )
+    }
+
+    def observe(self, event: Event) -> Sequence[Alert]:
+        if isinstance(event, NetworkFlow) and event.bytes_out >= self.tunables["min_bytes"]:
+            return (
+                Alert(
+                    analytic=self.analytic,
+                    detector=self.id,
+                    ts_ns=event.ts_ns,
+                    score=1.0,
+                    entity=Entity(host=event.host),
+                    evidence=(event.event_id,),
+                    reason="big",
+                ),
+            )
+        return ()
+
+
+def _plan(sweep_points: int = 0) -> RunPlan:
+    return RunPlan(
+        scenarios=(ScenarioSpec(scenario=HttpsExfil, overrides=SMALL),),
+        detectors=(DetectorSpec(detector=BigFlows),),
+        seeds=(0, 1, 2),
+        sweep_points=sweep_points,
+    )
+
+
+def test_parallel_workers_give_the_serial_results() -> None:
+    plan = _plan(sweep_points=3)
+    serial = run_plan(plan)
+    calls: list[tuple[int, int, str]] = []
+    parallel = run_plan(plan, workers=2, progress=lambda *a: calls.append(a))
+    assert [(r.scenario, r.seed) for r in parallel] == [(r.scenario, r.seed) for r in serial]
+    assert canonical_json(build_results(plan, parallel)) == canonical_json(
+        build_results(plan, serial)
+    )
+    assert sorted(c[0] for c in calls) == [1, 2, 3]
+    assert all(c[1] == 3 for c in calls)
+
+
+def test_sweep_point_at_the_default_equals_the_main_figures() -> None:
+    plan = _plan(sweep_points=5)
+    doc = build_results(plan, run_plan(plan))
+    sweep = doc["analytics"]["AN0030"]["sweep"]
+    assert sweep["tunable"] == "min_bytes"
+    values = [p["value"] for p in sweep["points"]]
+    assert values == [250_000, 500_000, 1_000_000, 2_000_000, 4_000_000]
+    at_default = sweep["points"][2]
+    main = doc["analytics"]["AN0030"]
+    assert at_default["detection_rate"] == main["detection_rate"]
+    assert at_default["false_alerts"] == main["counts"]["false_alerts"]
+    # a lower byte threshold can only add alerts: false alerts never grow with the threshold
+    false = [p["false_alerts"] for p in sweep["points"]]
+    assert false == sorted(false, reverse=True)
+    assert doc["analytics"]["AN0988"]["sweep"] is None
+
+
+def test_a_pinned_primary_tunable_is_not_swept() -> None:
+    plan = RunPlan(
+        scenarios=(ScenarioSpec(scenario=HttpsExfil, overrides=SMALL),),
+        detectors=(DetectorSpec(detector=BigFlows, tunables={"min_bytes": 5e5}),),
+        seeds=(0,),
+        sweep_points=3,
+    )
+    (record,) = run_plan(plan)
+    assert record.sweeps == ()
+
+
+@pytest.mark.parametrize(
+    ("default", "low", "high", "points", "expected"),
+    [
+        (8.0, 1.0, 100.0, 5, (2.0, 4.0, 8.0, 16.0, 32.0)),
+        (8.0, 5.0, 10.0, 5, (5.0, 8.0, 10.0)),
+        (0.0, 0.0, 1.0, 3, (0.0, 0.5, 1.0)),
+        (3.0, 1.0, 100.0, 1, (3.0,)),
+    ],
+)
+def test_sweep_values(
+    default: float, low: float, high: float, points: int, expected: tuple[float, ...]
+) -> None:
+    spec = Tunable(default=default, minimum=low, maximum=high, description="t", primary=True)
+    assert sweep_values(spec, points) == expected
+
+
+def test_sweep_points_are_bounded() -> None:
+    with pytest.raises(UsageError, match="sweep points"):
+        _plan(sweep_points=99)

@@ -9,7 +9,7 @@ from harness.events import NS_PER_S
 from harness.fields import PROFILE_FIELDS, Profile
 from harness.runner import DetectorRun, Outcome, RaisedAlert, RunRecord
 from harness.scoring import AnalyticCounts, score_detector_run, summarize
-from harness.telemetry import Telemetry
+from harness.telemetry import Telemetry, TelemetryInfo
 from harness.truth import ActorKind, ActorTruth, GroundTruth
 
 AN = analytic_id("AN0144")
@@ -66,7 +66,7 @@ def _record(alerts: list[tuple[int, tuple[str, ...]]], outcome: Outcome = Outcom
         scenario="s",
         seed=0,
         parameters={},
-        telemetry=tel,
+        telemetry=TelemetryInfo.of(tel),
         truth=truth,
         detectors=(run,),
         generate_s=0.0,

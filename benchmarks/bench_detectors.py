@@ -1,0 +1,158 @@
+"""Benchmark: the reference detectors' combined streaming throughput, next to the time it takes
+merely to go over (and to read back from NDJSON) the same events, and the wall time of
+``egress-harness run`` on the default suite.
+
+For each scenario of the default suite (seed 0, default knobs, ``edr`` profile) the telemetry
+is generated once, outside every clock. Then, on exactly the same events:
+
+* ``iterate``: a Python loop that touches every event's kind and time (the floor any streaming
+  consumer pays);
+* ``read ndjson``: parsing the events back from their ECS NDJSON export (what a detector run
+  over recorded telemetry pays to get its events), when :mod:`harness.ecs` is available;
+* ``detectors``: fit on the baseline window, then every registered detector streamed over the
+  detection window through :func:`harness.runner.run_detectors` (routing, contract checks and
+  the per-event clock included), the way ``egress-harness run`` drives them.
+
+Throughput is events offered to the detectors (each event counted once, however many
+detectors consume it) per second of fit + observe + flush. Best of ``--repeat`` runs.
+
+    python benchmarks/bench_detectors.py            # detectors only
+    python benchmarks/bench_detectors.py --run      # also time `egress-harness run` (about 1 min)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.events import Event
+from harness.registry import DETECTORS, SCENARIOS, SUITES
+from harness.runner import DetectorSpec, run_detectors
+from harness.telemetry import Telemetry
+
+
+def _best(fn: Callable[[], object], repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _iterate(events: Sequence[Event]) -> int:
+    n = 0
+    for e in events:
+        if e.ts_ns and e.kind:
+            n += 1
+    return n
+
+
+def _ndjson_reader() -> (
+    tuple[Callable[[Sequence[Event], Path], None], Callable[[Path], Any]] | None
+):
+    """Writer and reader of the ECS NDJSON export, if this checkout has them."""
+    try:
+        ecs = importlib.import_module("harness.ecs")
+    except ImportError:
+        return None
+    write = getattr(ecs, "write_ndjson", None)
+    read = getattr(ecs, "read_ndjson", None)
+    if write is None or read is None:
+        return None
+    return write, read
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=3, help="best of N (default 3)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--run", action="store_true", help="also time `egress-harness run`")
+    args = ap.parse_args(argv)
+
+    detectors = DETECTORS.load_all()
+    specs = [DetectorSpec(detector=d) for d in detectors]
+    print(f"detectors: {', '.join(d.id for d in detectors)}")
+    telemetries: list[Telemetry] = []
+    for sid in SUITES.load("default"):
+        scenario = SCENARIOS.load(sid)()
+        telemetries.append(scenario.generate(scenario.params(), args.seed).telemetry)
+    events = sum(len(t.events) for t in telemetries)
+    print(f"workload: default suite, seed {args.seed}, edr profile: {events:,} events")
+
+    t_iter = _best(lambda: [_iterate(t.events) for t in telemetries], args.repeat)
+    print(f"iterate:      {t_iter:8.3f} s = {events / t_iter:12,.0f} events/s")
+
+    io = _ndjson_reader()
+    if io is not None:
+        write, read = io
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = []
+            for i, t in enumerate(telemetries):
+                path = Path(tmp) / f"{i}.ndjson"
+                write(t.events, path)
+                paths.append(path)
+
+            def read_all() -> None:
+                for path in paths:
+                    for _ in read(path):
+                        pass
+
+            t_read = _best(read_all, args.repeat)
+        print(f"read ndjson:  {t_read:8.3f} s = {events / t_read:12,.0f} events/s")
+    else:
+        print("read ndjson:  (harness.ecs not available in this checkout)")
+
+    per_detector: dict[str, float] = {}
+
+    def detect() -> None:
+        for t in telemetries:
+            for run in run_detectors(t, specs):
+                if run.error:
+                    raise SystemExit(f"{run.detector} failed: {run.error}")
+                per_detector[run.detector] = (
+                    per_detector.get(run.detector, 0.0) + run.fit_s + run.observe_s
+                )
+
+    t_det = _best(detect, args.repeat)
+    print(
+        f"detectors:    {t_det:8.3f} s = {events / t_det:12,.0f} events/s "
+        f"(all {len(detectors)} together, fit + observe + flush; target >= 300,000)"
+    )
+    print(f"ratio:        detectors take {t_det / t_iter:.1f}x the time of a bare loop")
+    for name, seconds in sorted(per_detector.items(), key=lambda kv: -kv[1]):
+        share = seconds / args.repeat
+        print(f"  {name:40s} {share:7.3f} s per pass")
+
+    if args.run:
+        exe = shutil.which("egress-harness")
+        if exe is None:
+            print("egress-harness run: not on PATH (pip install . first)")
+            return 1
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            done = subprocess.run(
+                [exe, "run", "--quiet", "--out", tmp], capture_output=True, text=True, check=False
+            )
+            wall = time.perf_counter() - t0
+        status = "ok" if done.returncode == 0 else f"exit {done.returncode}"
+        print(
+            f"egress-harness run (default suite, 5 seeds): {wall:.1f} s wall, {status} "
+            "(target under 60 s)"
+        )
+        if done.returncode != 0:
+            print(done.stderr[-2000:], file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
