@@ -17,9 +17,19 @@ reaches many hosts within hours and stops looking rare.
 In the detection window it keeps, per process instance, the bytes sent outward over HTTP/TLS in
 the last ``window_s`` seconds, from flow records as they are exported (so a long upload is seen
 while it is still running). It alerts once per process instance when that sum reaches
-``min_bytes`` and the image is **unseen or uncommon**: it never used HTTP(S) on this host in
-the baseline, and it has run on fewer than ``max_fleet_hosts`` hosts so far. The score grows
-with the volume over the threshold and is raised for unsigned images.
+``min_bytes`` and the image never used HTTP(S) on this host in the baseline, and is either
+**uncommon** (it has run on fewer than ``max_fleet_hosts`` hosts so far) or **unseen as a web
+client**: common, but no host at all sent HTTP(S) from it in the baseline (Notepad or
+rundll32 uploading over TLS). The score grows with the volume over the threshold and is raised
+for unsigned images.
+
+Software deployments (:class:`detectors.features.process.DeploymentHold`): an alert on an image
+that never ran anywhere in the baseline, is signed and is not under ``C:\\Windows`` (operating-
+system binaries are not rolled out; one never run before is a LOLBin) is held until
+``rollout_hold_s`` after the image first started in the fleet. If by then it has started on
+``rollout_hosts`` hosts or more it is judged a deployment (SCCM, Intune and the like push signed
+software to many machines within minutes to hours) and dropped; otherwise it is raised then.
+Unsigned new images are never held.
 
 MITRE's related tunable (AN0988) is "more than 1 MB in under 5 minutes"; the default here is
 2 MB in 5 minutes, because signed software routinely sends diagnostic bundles of 1 to 2 MB.
@@ -34,8 +44,11 @@ Known gaps:
     code injected into a browser or svchost, or a renamed copy placed at the real path, is
     invisible here (AN0988 and AN0030 judge volume against a process's own history).
   * Uploads slower than ``min_bytes`` per ``window_s`` (low and slow) are not caught.
-  * The first hosts of a genuine software rollout can alert before its prevalence builds up,
-    when the new software uploads ``min_bytes`` within a window early on.
+  * A genuine software rollout that reaches fewer than ``rollout_hosts`` hosts within
+    ``rollout_hold_s`` (a pilot group) alerts on its uploads; an attacker's signed tool that
+    spreads to that many hosts within the hold is dropped as a deployment.
+  * A common program that starts using HTTP(S) for the first time after an update (no host
+    used it as a web client in the baseline) alerts when it uploads ``min_bytes``.
   * HTTP(S) relayed through an explicit proxy shows the proxy as destination; the process is
     still right, so the logic holds, but the alert names the proxy.
 """
@@ -43,11 +56,11 @@ Known gaps:
 from __future__ import annotations
 
 import math
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar
 
-from detectors.features.process import image_key
+from detectors.features.process import DeploymentHold, ProcessTable
 from harness.alerts import Alert, Entity
 from harness.analytics import AnalyticId, TechniqueId, analytic_id, technique_id
 from harness.detector import Detector, Tunable
@@ -122,6 +135,20 @@ class UnseenProcessHttpsVolume(Detector):
             maximum=1e6,
             description="an image that has run on at least this many hosts is common, not rare",
         ),
+        "rollout_hold_s": Tunable(
+            default=1_800,
+            minimum=0,
+            maximum=86_400,
+            description="how long an alert on a signed image new to the fleet waits for the "
+            "image to spread (a deployment), seconds after its first start in the fleet",
+        ),
+        "rollout_hosts": Tunable(
+            default=3,
+            minimum=2,
+            maximum=1e6,
+            description="hosts a signed, fleet-new image must start on within the hold to be "
+            "judged a software deployment",
+        ),
     }
 
     def __init__(self, **tunables: float) -> None:
@@ -129,23 +156,39 @@ class UnseenProcessHttpsVolume(Detector):
         self.min_bytes = self.tunables["min_bytes"]
         self.window_ns = int(self.tunables["window_s"] * NS_PER_S)
         self.max_fleet_hosts = int(self.tunables["max_fleet_hosts"])
-        self._procs: dict[str, ProcessStart] = {}
-        self._runs_on: dict[str, set[str]] = defaultdict(set)  # image -> hosts it ran on
+        self._procs = ProcessTable()
+        self._hold = DeploymentHold(
+            self._procs,
+            hold_ns=int(self.tunables["rollout_hold_s"] * NS_PER_S),
+            min_hosts=int(self.tunables["rollout_hosts"]),
+        )
         self._web_here: set[tuple[str, str]] = set()  # (host, image) that used HTTP(S)
+        self._web_anywhere: set[str] = set()  # images any host used HTTP(S) from
         self._windows: dict[str, _Window] = {}
         self._alerted: set[str] = set()
 
     def fit(self, baseline: Iterable[Event]) -> None:
         for event in baseline:
             if isinstance(event, ProcessStart):
-                self._learn_process(event)
+                self._procs.learn(event)
             elif (flow := _web_upload(event)) is not None:
-                self._web_here.add((flow.host, self._image(flow.process_guid)))
+                image = self._image(flow.process_guid)
+                self._web_here.add((flow.host, image))
+                self._web_anywhere.add(image)
+        self._procs.end_baseline()
 
     def observe(self, event: Event) -> Sequence[Alert]:
+        released = self._hold.release(event.ts_ns) if self._hold else ()
         if isinstance(event, ProcessStart):
-            self._learn_process(event)
-            return ()
+            self._procs.learn(event)
+            return released
+        judged = self._judge(event)
+        return (*released, *judged) if released else judged
+
+    def flush(self) -> Sequence[Alert]:
+        return self._hold.release(None)
+
+    def _judge(self, event: Event) -> Sequence[Alert]:
         flow = _web_upload(event)
         if flow is None or flow.process_guid is None or flow.process_guid in self._alerted:
             return ()
@@ -159,23 +202,22 @@ class UnseenProcessHttpsVolume(Detector):
         image = self._image(guid)
         if (flow.host, image) in self._web_here:
             return ()
-        fleet = len(self._runs_on.get(image, ()))
-        if fleet >= self.max_fleet_hosts:
+        fleet = self._procs.fleet_hosts(image)
+        if fleet >= self.max_fleet_hosts and image in self._web_anywhere:
             return ()
         self._alerted.add(guid)
         del self._windows[guid]
-        return (self._alert(flow, win, fleet),)
-
-    def _learn_process(self, event: ProcessStart) -> None:
-        self._procs[event.process_guid] = event
-        self._runs_on[image_key(event.image)].add(event.host)
+        alert = self._alert(flow, win, fleet)
+        proc = self._procs.get(guid)
+        if proc is not None and self._hold.applies(proc):
+            return self._hold.submit(proc, alert)
+        return (alert,)
 
     def _image(self, guid: str | None) -> str:
-        proc = self._procs.get(guid or "")
-        return image_key(proc.image) if proc else f"<unknown process {guid}>"
+        return self._procs.image(guid) or f"<unknown process {guid}>"
 
     def _alert(self, flow: NetworkFlow, win: _Window, fleet: int) -> Alert:
-        proc = self._procs.get(flow.process_guid or "")
+        proc = self._procs.get(flow.process_guid)
         name = proc.name if proc else "unknown process"
         unsigned = proc is not None and proc.signer is None
         signature = "unsigned" if unsigned else f"signed by {proc.signer}" if proc else "?"
@@ -183,6 +225,11 @@ class UnseenProcessHttpsVolume(Detector):
         excess = win.total / self.min_bytes
         score = min(1.0, 0.5 + 0.25 * math.log10(excess) + 0.2 * unsigned)
         minutes = self.window_ns / NS_PER_S / 60
+        novelty = (
+            f"runs on {fleet} host{'s' if fleet != 1 else ''}"
+            if fleet < self.max_fleet_hosts
+            else f"runs on {fleet} hosts but none ever used it for HTTP(S)"
+        )
         return Alert(
             analytic=self.analytic,
             detector=self.id,
@@ -201,8 +248,7 @@ class UnseenProcessHttpsVolume(Detector):
             reason=(
                 f"{name} ({signature}) from {image} sent {_mb(win.total)} over "
                 f"{flow.app_protocol.value.upper()} to {flow.server_name or flow.dst_ip} within "
-                f"{minutes:g} min; never used HTTP(S) on this host before, runs on {fleet} "
-                f"host{'s' if fleet != 1 else ''}"
+                f"{minutes:g} min; never used HTTP(S) on this host before, {novelty}"
             ),
         )
 

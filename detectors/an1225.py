@@ -50,7 +50,10 @@ seen, whichever is smaller, at least 2) used the protocol with it so far, detect
 included (a rollout stops being rare within hours). An image that never ran during the baseline
 is new software: it is rare only while it also *runs* on fewer hosts than that, so a software
 rollout is judged by its spread, while a long-installed image (Notepad) is judged by whether it
-ever spoke the protocol. Per abnormal (entity, subject, protocol),
+ever spoke the protocol. Alerts on a signed image new to the fleet (not an OS binary) wait
+``rollout_hold_s`` for it to spread to ``rollout_hosts`` hosts, when they are dropped as a
+software deployment (:class:`detectors.features.process.DeploymentHold`). Per abnormal
+(entity, subject, protocol),
 outbound flows are summed over ``flow_window_s``. It alerts when:
 
 * **high outbound**: the window's bytes out reach ``min_out_bytes`` with a producer-consumer
@@ -115,7 +118,7 @@ from typing import ClassVar
 
 from detectors.features.bigram import BigramModel
 from detectors.features.dns import DistinctCounter, InformationCounter, split_name
-from detectors.features.process import ProcessTable, image_key
+from detectors.features.process import DeploymentHold, ProcessTable, image_key
 from detectors.features.stats import FirstSeen, RobustBaseline
 from harness.alerts import Alert, Entity
 from harness.analytics import AnalyticId, TechniqueId, analytic_id, technique_id
@@ -340,6 +343,20 @@ class AbnormalAppProtocolUse(Detector):
             description="a subject that used a protocol on this many hosts (or a quarter of "
             "the hosts seen) is common, not rare",
         ),
+        "rollout_hold_s": Tunable(
+            default=1_800,
+            minimum=0,
+            maximum=86_400,
+            description="how long an alert on a signed image new to the fleet waits for the "
+            "image to spread like a software deployment, seconds after its first start",
+        ),
+        "rollout_hosts": Tunable(
+            default=3,
+            minimum=2,
+            maximum=1e6,
+            description="hosts a signed, fleet-new image must start on within the hold to be "
+            "judged a software deployment (its alert is then dropped)",
+        ),
         "irregular_min_flows": Tunable(
             default=3,
             minimum=1,
@@ -381,6 +398,11 @@ class AbnormalAppProtocolUse(Detector):
         self.episode_gap_ns = int(t["episode_gap_s"] * NS_PER_S)
 
         self._procs = ProcessTable()
+        self._hold = DeploymentHold(
+            self._procs,
+            hold_ns=int(t["rollout_hold_s"] * NS_PER_S),
+            min_hosts=int(t["rollout_hosts"]),
+        )
         # DNS tunnel state
         self._domain_hosts: dict[str, set[str]] = {}
         self._services: set[str] = set()
@@ -444,10 +466,21 @@ class AbnormalAppProtocolUse(Detector):
             # At most _PER_FLOW_SAMPLES per key, evenly spaced in time: plenty for a median/MAD.
             step = -(-len(values) // _PER_FLOW_SAMPLES)
             self._per_flow.extend(bkey, values[::step])
+        self._procs.end_baseline()
 
     # -- observe ---------------------------------------------------------------------------
 
     def observe(self, event: Event) -> Sequence[Alert]:
+        if self._hold:
+            released = self._hold.release(event.ts_ns)
+            if released:
+                return (*released, *self._observe(event))
+        return self._observe(event)
+
+    def flush(self) -> Sequence[Alert]:
+        return self._hold.release(None)
+
+    def _observe(self, event: Event) -> Sequence[Alert]:
         kind = type(event)
         if kind is NetworkFlow:
             return self._flow(event)  # type: ignore[arg-type]
@@ -659,7 +692,11 @@ class AbnormalAppProtocolUse(Detector):
         self._episodes[(entity, family)] = ts
         del self._windows[wkey]
         prevalence = self._fleet.fleet_prevalence(fleet_key)
-        return (self._flow_alert(flow, what, win, ratio, prevalence),)
+        alert = self._flow_alert(flow, what, win, ratio, prevalence)
+        proc = self._procs.get(flow.process_guid)
+        if proc is not None and self._hold.applies(proc):
+            return self._hold.submit(proc, alert)
+        return (alert,)
 
     def _flow_alert(
         self, flow: NetworkFlow, what: str, win: _FlowWindow, ratio: float, fleet: int | None

@@ -24,6 +24,7 @@ __all__ = [
     "EventKind",
     "FileAccess",
     "FileOperation",
+    "NetworkConnection",
     "NetworkFlow",
     "ProcessStart",
     "ProtocolAnomaly",
@@ -40,6 +41,7 @@ class EventKind(StrEnum):
     NETWORK_FLOW = "network_flow"
     DNS_QUERY = "dns_query"
     PROTOCOL_ANOMALY = "protocol_anomaly"
+    NETWORK_CONNECTION = "network_connection"
 
 
 class Transport(StrEnum):
@@ -151,6 +153,32 @@ class NetworkFlow:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkConnection:
+    """An endpoint sensor saw a process open or accept a connection (Sysmon event 3): who and
+    where, but no byte counts. :mod:`harness.ingest.join` joins these to flow records (Zeek,
+    NetFlow) on the 5-tuple and time to make process-attributed :class:`NetworkFlow` records;
+    detectors consume the joined flows.
+
+    ``initiated`` is True when the process opened the connection (Sysmon ``Initiated``); the
+    5-tuple is then ``src`` = this host's side.
+    """
+
+    event_id: str
+    ts_ns: int
+    host: str
+    process_guid: str
+    transport: Transport
+    src_ip: str
+    src_port: int
+    dst_ip: str
+    dst_port: int
+    direction: Direction
+    initiated: bool = True
+
+    kind = EventKind.NETWORK_CONNECTION
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DnsQuery:
     """A DNS query and its response.
 
@@ -194,7 +222,7 @@ class ProtocolAnomaly:
     kind = EventKind.PROTOCOL_ANOMALY
 
 
-Event = ProcessStart | FileAccess | NetworkFlow | DnsQuery | ProtocolAnomaly
+Event = ProcessStart | FileAccess | NetworkFlow | DnsQuery | ProtocolAnomaly | NetworkConnection
 
 
 def event_kind(event: Event) -> EventKind:

@@ -16,9 +16,13 @@ from __future__ import annotations
 from functools import lru_cache
 
 from detectors.features.stats import FirstSeen
+from harness.alerts import Alert
 from harness.events import ProcessStart
 
-__all__ = ["ProcessTable", "image_key"]
+__all__ = ["DeploymentHold", "ProcessTable", "image_key"]
+
+#: Operating-system binaries, as :func:`image_key` writes them: never "rolled out".
+_WINDOWS_DIR = "c:\\windows\\"
 
 _SHARED_PROFILES = frozenset({"public", "default", "all users"})
 
@@ -47,15 +51,31 @@ class ProcessTable:
     Memory is one entry per process instance plus one host set per image.
     """
 
-    __slots__ = ("_procs", "_runs")
+    __slots__ = ("_established", "_first_start", "_procs", "_runs")
 
     def __init__(self) -> None:
         self._procs: dict[str, ProcessStart] = {}
         self._runs: FirstSeen[str, str] = FirstSeen()
+        self._first_start: dict[str, int] = {}
+        self._established: frozenset[str] = frozenset()
 
     def learn(self, event: ProcessStart) -> None:
         self._procs[event.process_guid] = event
-        self._runs.learn(event.host, image_key(event.image))
+        image = image_key(event.image)
+        self._runs.learn(event.host, image)
+        self._first_start.setdefault(image, event.ts_ns)
+
+    def end_baseline(self) -> None:
+        """Call at the end of ``fit``: the images seen so far are the established software."""
+        self._established = frozenset(self._first_start)
+
+    def is_established(self, image: str) -> bool:
+        """True when ``image`` ran somewhere in the baseline (see :meth:`end_baseline`)."""
+        return image in self._established
+
+    def first_start_ns(self, image: str) -> int | None:
+        """When ``image`` first started anywhere in the fleet."""
+        return self._first_start.get(image)
 
     def get(self, guid: str | None) -> ProcessStart | None:
         """The start event of ``guid``; ``None`` for an unknown or absent guid."""
@@ -77,3 +97,64 @@ class ProcessTable:
 
     def __len__(self) -> int:
         return len(self._procs)
+
+
+class DeploymentHold:
+    """Alerts on new, signed software held back until it has had time to spread.
+
+    Software deployments (SCCM, Intune, GPO, a vendor's auto-update) push *signed* software that
+    no host ran before to many hosts within minutes to hours; its first instances can upload
+    diagnostics or sync before prevalence says "common". An alert on an image that is signed,
+    never ran in the baseline and is not an operating-system binary (those are not rolled out:
+    a never-run OS binary that sends data is a living-off-the-land tool) is therefore held until
+    ``hold_ns`` after the image first started in the fleet. If it has started on ``min_hosts``
+    hosts by then, the alert is dropped as a deployment; otherwise it is released, dated at the
+    evidence but raised late. Unsigned or established images are never held.
+
+    Known gap: an attacker's signed tool that reaches ``min_hosts`` hosts within the hold is
+    taken for a deployment; a pilot rollout to fewer hosts alerts.
+    """
+
+    __slots__ = ("_held", "_table", "hold_ns", "min_hosts")
+
+    def __init__(self, table: ProcessTable, *, hold_ns: int, min_hosts: int) -> None:
+        self._table = table
+        self.hold_ns = hold_ns
+        self.min_hosts = min_hosts
+        self._held: list[tuple[int, str, Alert]] = []
+
+    def applies(self, proc: ProcessStart | None) -> bool:
+        """Whether alerts on ``proc`` go through the hold (signed, fleet-new, not the OS)."""
+        if proc is None or proc.signer is None:
+            return False
+        image = image_key(proc.image)
+        return not self._table.is_established(image) and not image.startswith(_WINDOWS_DIR)
+
+    def submit(self, proc: ProcessStart, alert: Alert) -> tuple[Alert, ...]:
+        """Hold ``alert`` (on a process for which :meth:`applies`), or drop it at once when the
+        image has already spread like a deployment. Returns what can be raised now: nothing."""
+        image = image_key(proc.image)
+        if self._table.fleet_hosts(image) >= self.min_hosts:
+            return ()
+        first = self._table.first_start_ns(image)
+        due = (first if first is not None else alert.ts_ns) + self.hold_ns
+        self._held.append((due, image, alert))
+        return ()
+
+    def release(self, now_ns: int | None) -> tuple[Alert, ...]:
+        """Held alerts whose hold is over at ``now_ns`` (``None``: the end of the stream, all of
+        them), except those whose image spread to ``min_hosts`` hosts meanwhile."""
+        if not self._held:
+            return ()
+        out: list[Alert] = []
+        kept = []
+        for due, image, alert in self._held:
+            if now_ns is not None and now_ns < due:
+                kept.append((due, image, alert))
+            elif self._table.fleet_hosts(image) < self.min_hosts:
+                out.append(alert)
+        self._held = kept
+        return tuple(out)
+
+    def __bool__(self) -> bool:
+        return bool(self._held)

@@ -89,3 +89,58 @@ def test_masquerading_name_from_an_unusual_path_is_its_own_image() -> None:
         _upload(world, f"chrome{i}", i, chrome, env.start_ns + 3600 * NS_PER_S, 1 * MB, "Google")
     _upload(world, "fake", 0, r"C:\Users\Public\chrome.exe", env.baseline_until_ns, 3 * MB)
     assert _alerts(world) == ["fake"]
+
+
+def _start(world: World, actor_id: str, host_index: int, image: str, ts: int, signer: str) -> None:
+    actor = world.actor(actor_id, ActorKind.BENIGN, "")
+    world.spawn(actor, world.env.workstations[host_index], ts, image, image, signer=signer)
+
+
+def test_common_program_that_never_used_the_web_anywhere_alerts() -> None:
+    """Notepad runs everywhere but no host ever sent HTTP(S) from it: uploading 3 MB is new."""
+    world = _world()
+    env = world.env
+    notepad = r"C:\Windows\System32\notepad.exe"
+    for i in range(7):
+        _start(world, f"np{i}", i, notepad, env.start_ns + 3600 * NS_PER_S, "Microsoft Windows")
+    _upload(world, "hollowed", 0, notepad, env.baseline_until_ns + 60 * NS_PER_S, 3 * MB, "MS")
+    assert _alerts(world) == ["hollowed"]
+
+
+def test_signed_new_software_on_one_host_alerts_after_the_hold() -> None:
+    world = _world()
+    det = world.env.baseline_until_ns + 3600 * NS_PER_S
+    image = r"C:\Program Files\Vendor\tool.exe"
+    _upload(world, "lone", 0, image, det, 4 * MB, "Vendor Ltd")
+    # something later in the stream, after the 30 min hold, releases the alert
+    _upload(world, "later", 1, r"C:\Program Files\Other\x.exe", det + 7200 * NS_PER_S, 1 * MB)
+    run = world.finish(Profile.EDR)
+    (out,) = run_detectors(run.telemetry, [DetectorSpec(detector=UnseenProcessHttpsVolume)])
+    assert [run.truth.event_actor[r.alert.evidence[-1]] for r in out.alerts] == ["lone"]
+    (raised,) = out.alerts
+    assert raised.raised_ns >= det + 1800 * NS_PER_S  # held back for the deployment check
+    assert raised.alert.ts_ns < det + 600 * NS_PER_S  # but dated at the upload
+
+
+def test_signed_new_software_spreading_within_the_hold_is_a_deployment() -> None:
+    world = _world()
+    det = world.env.baseline_until_ns + 3600 * NS_PER_S
+    image = r"C:\Program Files\Vendor\agent.exe"
+    _upload(world, "first-host", 0, image, det, 4 * MB, "Vendor Ltd")
+    for i in (1, 2):
+        _start(world, f"spread{i}", i, image, det + i * 300 * NS_PER_S, "Vendor Ltd")
+    assert _alerts(world) == []
+
+
+def test_never_run_os_binary_is_not_held_as_a_deployment() -> None:
+    world = _world()
+    det = world.env.baseline_until_ns + 3600 * NS_PER_S
+    curl = r"C:\Windows\System32\curl.exe"
+    _upload(world, "curl", 0, curl, det, 4 * MB, "Microsoft Windows")
+    for i in (1, 2, 3):
+        _start(world, f"curl{i}", i, curl, det + i * 60 * NS_PER_S, "Microsoft Windows")
+    run = world.finish(Profile.EDR)
+    (out,) = run_detectors(run.telemetry, [DetectorSpec(detector=UnseenProcessHttpsVolume)])
+    (raised,) = out.alerts
+    assert run.truth.event_actor[raised.alert.evidence[-1]] == "curl"
+    assert raised.raised_ns < det + 600 * NS_PER_S  # at once, not after a hold
