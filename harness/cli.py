@@ -348,6 +348,13 @@ def run(
     help="Seeds per rung: a count, a range (10-14) or a list (1,4,9).",
 )
 @click.option(
+    "--profile",
+    type=click.Choice([p.value for p in Profile]),
+    default="edr",
+    show_default=True,
+    help="Telemetry profile the scenarios are rendered under.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(0, 256),
     default=0,
@@ -365,6 +372,7 @@ def frontier(
     scenario_ids: tuple[str, ...],
     detector_ids: tuple[str, ...],
     seeds: str,
+    profile: str,
     workers: int,
     out: Path | None,
 ) -> None:
@@ -390,6 +398,7 @@ def frontier(
             seed_list,
             workers=workers or default_workers(jobs),
             progress=progress,
+            profile=Profile(profile),
         )
     finally:
         progress.close()
@@ -493,7 +502,7 @@ def _eid_key(event_id: str) -> tuple[int, str]:
 @click.option(
     "--snaplen",
     type=click.IntRange(0, 262_144),
-    default=256,
+    default=384,
     show_default=True,
     metavar="BYTES",
     help="network-only: bytes stored per frame, the rest counted in the record's original "
@@ -530,7 +539,7 @@ def generate(
     """Write one scenario's telemetry as ECS NDJSON (events.ndjson), its ground truth
     (truth.json) and, for network-only, the packet capture (capture.pcap).
 
-    The capture is compact by default (offloaded segments, 256-byte snapshots): every flow's
+    The capture is compact by default (offloaded segments, 384-byte snapshots): every flow's
     byte counts are in its headers at a fraction of the size; --snaplen 0 --max-segment 0
     --udp-bulk 0 gives the capture on the wire."""
     from harness.ecs import write_ndjson
@@ -542,6 +551,8 @@ def generate(
         if not sep or not name:
             raise InvalidParameterError("--param", item, "KNOB=VALUE")
         overrides[name.strip()] = _parse_value(value)
+    if 0 < udp_bulk < 1_472:
+        raise InvalidParameterError("--udp-bulk", udp_bulk, "0, or 1472..65507 bytes")
     capture = CaptureOptions(
         max_segment=max_segment or None,
         snaplen=snaplen or None,
@@ -583,6 +594,223 @@ def generate(
     finally:
         progress.close()
     click.echo(f"events: {out / 'events.ndjson'} ({len(events)} events)", err=True)
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option(
+    "--detector",
+    "detector_ids",
+    multiple=True,
+    metavar="ID",
+    help="Judge the analytic by this detector's required fields (repeatable); default: every "
+    "registered detector.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the readiness document as JSON.")
+def readiness(inputs: tuple[str, ...], detector_ids: tuple[str, ...], as_json: bool) -> None:
+    """Which analytics recorded telemetry can support: per analytic, the fields present and
+    missing, the share of flows attributed to a process, and a verdict (supported, degraded,
+    not evaluable). INPUT: pcap/pcapng, Zeek logs, Sysmon EVTX/XML/JSON lines, ECS NDJSON, or a
+    folder of them (gzip is read transparently; formats are recognised by content)."""
+    from harness.ingest.evaluate import (
+        assess,
+        detector_specs,
+        read_inputs,
+        readiness_document,
+        validate_document,
+    )
+    from harness.reporters.evaluation import inputs_text, readiness_text
+
+    specs = detector_specs(detector_ids, {})
+    progress = Progress(sys.stderr)
+    try:
+        _, inputs_read = read_inputs(inputs, progress=progress)
+    finally:
+        progress.close()
+    fields = inputs_read.fields()
+    doc = readiness_document(inputs_read, fields, assess(fields, [s.detector for s in specs]))
+    validate_document(doc)
+    if as_json:
+        click.echo(canonical_json(doc), nl=False)
+        return
+    click.echo(inputs_text(doc["inputs"]))
+    click.echo(readiness_text(doc), nl=False)
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option(
+    "--labels",
+    "labels_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Ground truth to score against: the truth.json of `generate`, or a JSON/CSV rules "
+    "file (see harness.ingest.evaluate).",
+)
+@click.option(
+    "--baseline-until",
+    metavar="TIME",
+    default=None,
+    help="End of the baseline window: ISO 8601 UTC (2026-11-02T12:00:00Z) or a duration after "
+    "the first event (90s, 30m, 2h, 1d). Default: no baseline, the detectors judge the "
+    "recording on what it shows by itself.",
+)
+@click.option(
+    "--detector",
+    "detector_ids",
+    multiple=True,
+    metavar="ID",
+    help="Detector to run (repeatable); default: every registered detector.",
+)
+@click.option(
+    "--tunable",
+    "tunables",
+    multiple=True,
+    metavar="DETECTOR.NAME=VALUE",
+    help="Override a detector tunable (repeatable).",
+)
+@click.option(
+    "--inject",
+    metavar="SCENARIO:ACTOR",
+    default=None,
+    help="Overlay one synthetic malicious actor (e.g. dns-tunnels:iodine-tunnel) on the "
+    "recording and score its detection; every other alert counts as false.",
+)
+@click.option(
+    "--inject-at",
+    metavar="TIME",
+    default=None,
+    help="When the injected actor starts (as --baseline-until); default: mid-recording.",
+)
+@click.option(
+    "--inject-host",
+    metavar="HOST",
+    default=None,
+    help="Host of the recording the injected actor runs on; default: the busiest.",
+)
+@click.option(
+    "--inject-param",
+    "inject_params",
+    multiple=True,
+    metavar="KNOB=VALUE",
+    help="Override a knob of the injected actor's scenario (repeatable).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write alerts.ndjson, readiness.json, evaluation.json and (with labels or an "
+    "injection) results.json here.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Do not print the alerts.")
+def evaluate(
+    inputs: tuple[str, ...],
+    labels_path: Path | None,
+    baseline_until: str | None,
+    detector_ids: tuple[str, ...],
+    tunables: tuple[str, ...],
+    inject: str | None,
+    inject_at: str | None,
+    inject_host: str | None,
+    inject_params: tuple[str, ...],
+    out: Path | None,
+    quiet: bool,
+) -> None:
+    """Run the detectors over recorded telemetry (INPUT as for `readiness`): every alert with
+    its evidence and reason, per-analytic counts and readiness, and scores when labels or an
+    injected actor give ground truth."""
+    from harness.ingest import evaluate as ev_mod
+    from harness.reporters.evaluation import alerts_text, inputs_text, scoring_text
+
+    specs = ev_mod.detector_specs(detector_ids, parse_assignments(tunables, "--tunable"))
+    labels = ev_mod.load_labels(labels_path) if labels_path is not None else None
+    overrides: dict[str, Any] = {}
+    for item in inject_params:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise InvalidParameterError("--inject-param", item, "KNOB=VALUE")
+        overrides[name.strip()] = _parse_value(value)
+    if inject_params and inject is None:
+        raise UsageError("--inject-param needs --inject")
+    progress = Progress(sys.stderr)
+    try:
+        result = ev_mod.evaluate(
+            inputs,
+            specs=specs,
+            baseline_until=baseline_until,
+            labels=labels,
+            inject=inject,
+            inject_at=inject_at,
+            inject_host=inject_host,
+            inject_params=overrides,
+            progress=progress,
+        )
+    finally:
+        progress.close()
+    doc = ev_mod.evaluation_document(result)
+    ev_mod.validate_document(doc)
+    ready = {
+        "schema_version": doc["schema_version"],
+        "document": "readiness",
+        "harness_version": doc["harness_version"],
+        "inputs": doc["inputs"],
+        "fields": doc["telemetry"]["fields"],
+        "join": doc["join"],
+        "analytics": doc["readiness"],
+    }
+    results = ev_mod.results_document(result)
+    alerts = ev_mod.alert_records(result)
+    click.echo(inputs_text(doc["inputs"]))
+    t = doc["telemetry"]
+    click.echo(
+        f"{t['events']} events, {t['hosts']} hosts, {t['start']} to {t['end']}; baseline "
+        + (
+            f"until {t['baseline_until']} ({t['baseline_events']} events)"
+            if t["baseline_events"]
+            else "window empty"
+        )
+        + "; fields: "
+        + ", ".join(t["fields"])
+    )
+    if doc["labels"] is not None:
+        lab = doc["labels"]
+        click.echo(
+            f"labels: {lab['path']} ({lab['format']}): {lab['labelled_events']} events labelled"
+        )
+        if lab["labelled_events"] == 0:
+            click.echo(
+                "warning: the labels match no event of the inputs (truth.json labels name the "
+                "events of the ECS export written beside it; label captures with a rules file)",
+                err=True,
+            )
+    if doc["injection"] is not None:
+        inj = doc["injection"]
+        click.echo(
+            f"injected {inj['scenario']}:{inj['actor']} ({inj['events']} events, "
+            f"{inj['profile']} view) on {inj['host']} from {inj['start']}"
+        )
+    if not quiet:
+        click.echo("")
+        click.echo(alerts_text(alerts), nl=False)
+    click.echo("")
+    click.echo(scoring_text({**doc, "results": results}), nl=False)
+    for aid, a in doc["analytics"].items():
+        if a["error"]:
+            click.echo(f"ERROR {aid}: {a['error']}", err=True)
+    if out is not None:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            lines = [json.dumps(a, sort_keys=True, ensure_ascii=False) for a in alerts]
+            (out / "alerts.ndjson").write_text(
+                "".join(line + "\n" for line in lines), encoding="utf-8"
+            )
+            (out / "readiness.json").write_text(canonical_json(ready), encoding="utf-8")
+            (out / "evaluation.json").write_text(canonical_json(doc), encoding="utf-8")
+            if results is not None:
+                (out / "results.json").write_text(canonical_json(results), encoding="utf-8")
+        except OSError as exc:
+            raise HarnessError(f"cannot write to {out}: {exc.strerror or exc}") from exc
+        click.echo(f"written: {out}", err=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

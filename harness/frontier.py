@@ -22,6 +22,7 @@ from typing import Any
 from tabulate import tabulate
 
 from harness import __version__
+from harness.fields import Profile
 from harness.runner import (
     DetectorSpec,
     ProgressFn,
@@ -64,8 +65,11 @@ def search_frontier(
     *,
     workers: int = 1,
     progress: ProgressFn | None = None,
+    profile: Profile = Profile.EDR,
 ) -> dict[str, Any]:
-    """Run every rung for every seed and build the frontier document (see the module doc)."""
+    """Run every rung for every seed and build the frontier document (see the module doc).
+    Actors whose traces the profile cannot show (packet anomalies under ``edr``) are listed
+    as unobservable, not as misses."""
     ladder = rungs(scenarios)
     plan = RunPlan(
         scenarios=tuple(
@@ -73,12 +77,14 @@ def search_frontier(
         ),
         detectors=tuple(detectors),
         seeds=seeds,
+        profile=profile,
     )
     records = run_plan(plan, workers=workers, progress=progress)
     analytic_detector: dict[str, str] = {d.detector.analytic: d.detector.id for d in detectors}
     # caught[(scenario, actor, analytic, knob)][step] = [caught in seed s for s in seeds]
     caught: dict[tuple[str, str, str, str], dict[int, list[bool]]] = {}
     descriptions: dict[tuple[str, str], str] = {}
+    unobservable: dict[tuple[str, str], list[str]] = {}
     errors: list[str] = []
     for index, record in enumerate(records):
         rung = ladder[index // len(seeds)]
@@ -96,6 +102,9 @@ def search_frontier(
                     hit.setdefault(run.analytic, set()).add(actor_id)
         for actor in truth.malicious:
             descriptions[(record.scenario, actor.actor_id)] = actor.description
+            missing = actor.observable_with - record.telemetry.fields
+            if missing:
+                unobservable[(record.scenario, actor.actor_id)] = sorted(f.value for f in missing)
             for analytic in actor.expected_analytics:
                 if analytic not in analytic_detector:
                     continue
@@ -131,6 +140,7 @@ def search_frontier(
                 "ladder": ladder_rows,
                 "weakest_caught": None if weakest is None else values[weakest],
                 "caught_at_hardest": weakest == len(values) - 1,
+                "unobservable_without": unobservable.get((scenario, actor_name), []),
             }
         )
     return {
@@ -174,6 +184,8 @@ def frontier_markdown(doc: dict[str, Any]) -> str:
             for x in r["ladder"]
         )
         weakest = "not caught" if r["weakest_caught"] is None else _fmt(r["weakest_caught"])
+        if r["unobservable_without"]:
+            weakest = f"unobservable (needs {', '.join(r['unobservable_without'])})"
         if r["caught_at_hardest"]:
             weakest += " (hardest tried)"
         rows.append([r["actor"], r["analytic"], r["knob"], weakest, ladder])

@@ -11,7 +11,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.errors import InvalidParameterError
 from harness.events import NS_PER_S
@@ -20,6 +20,9 @@ from harness.scenario import Scenario, ScenarioRun
 from scenarios import benign
 from scenarios.knobs import knob, validate
 from scenarios.world import MAX_SERVERS, MAX_WORKSTATIONS, World, build_environment
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
 
 __all__ = ["AttackScenario", "OfficeBaseline", "OfficeParams", "add_background", "new_world"]
 
@@ -128,6 +131,15 @@ class AttackScenario(Scenario):
 
     def attack(self, world: World, rng: random.Random, params: Any) -> None:
         raise NotImplementedError
+
+    @classmethod
+    def knob_strategy(cls) -> SearchStrategy[dict[str, Any]]:
+        """The attack knobs (not the office's) around their defaults
+        (:func:`scenarios.strategies.overrides_around_defaults`): what ``run --holdout``
+        evaluates beside the defaults."""
+        from scenarios.strategies import overrides_around_defaults  # imports every scenario
+
+        return overrides_around_defaults(cls)
 
     @staticmethod
     def attack_time(world: World, rng: random.Random) -> int:

@@ -21,6 +21,7 @@ scenario is drawn without touching this module.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,6 +45,7 @@ __all__ = [
     "SCENARIO_CLASSES",
     "SMALL_OFFICE",
     "knob_values",
+    "overrides_around_defaults",
     "params",
     "scenario_runs",
     "seeds",
@@ -147,3 +149,45 @@ def scenario_runs(
     return st.sampled_from(scenarios).flatmap(
         lambda cls: st.tuples(st.just(cls()), params(cls, office=office), seeds())
     )
+
+
+def _around(spec: Knob, factor: float) -> st.SearchStrategy[Any]:
+    """Values of one knob within ``factor`` of its default, inside its valid range."""
+    if spec.choices:
+        return st.sampled_from(spec.choices)
+    default = spec.default
+    if default == 0:  # nothing to scale: the test range, or the default alone
+        return knob_values(spec) if spec.test_range is not None else st.just(default)
+    low, high = sorted((default / factor, default * factor))
+    if spec.low is not None:
+        low = max(low, spec.low)
+    if spec.high is not None:
+        high = min(high, spec.high)
+    strategy: st.SearchStrategy[Any]
+    if spec.kind is int:
+        strategy = st.integers(min_value=int(-(-low // 1)), max_value=max(int(high), int(low)))
+    else:
+        strategy = st.floats(min_value=low, max_value=high, allow_nan=False, width=64)
+    if spec.exclude:
+        excluded = frozenset(spec.exclude)
+        strategy = strategy.filter(lambda v: v not in excluded)
+    return strategy
+
+
+def overrides_around_defaults(
+    scenario: type[Scenario] | Scenario | str, *, factor: float = 4.0
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Overrides of a scenario's own knobs (not the office's): every choice knob over all its
+    choices, every number within ``factor`` of its default (``default / factor`` to
+    ``default * factor``, inside the valid range).
+
+    These are the variations an attacker would plausibly pick around the documented operating
+    point, which is what held-out evaluation (``egress-harness run --holdout``) should cover;
+    degenerate extremes (one byte moved) belong to the evasion frontier instead.
+    """
+    cls = _scenario_class(scenario)
+    office = {f.name for f in dataclasses.fields(OfficeBaseline.Params)}
+    fields = {
+        spec.name: _around(spec, factor) for spec in knobs(cls.Params) if spec.name not in office
+    }
+    return st.fixed_dictionaries(fields)

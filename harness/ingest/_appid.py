@@ -152,8 +152,15 @@ def _dns_like(payload: bytes) -> bool:
     return qd == 1 and ((payload[2] >> 3) & 0xF) in (0, 4, 5)
 
 
-def identify(payload: bytes, *, tcp: bool) -> tuple[str | None, str | None]:
-    """``(label, server_name)`` for one payload; label None when nothing matched."""
+def identify(
+    payload: bytes, *, tcp: bool, truncated: bool = False
+) -> tuple[str | None, str | None]:
+    """``(label, server_name)`` for one payload; label None when nothing matched.
+
+    ``truncated``: the capture's snapshot length cut the payload. A DNS message cut short no
+    longer parses, so then a sane DNS header alone (one question, a query/notify/update opcode:
+    about one random payload in 350,000 passes) identifies DNS, before any weaker heuristic
+    such as RTP's (whose first byte a DNS transaction id can share)."""
     if not payload:
         return None, None
     first = payload[0]
@@ -169,14 +176,17 @@ def identify(payload: bytes, *, tcp: bool) -> tuple[str | None, str | None]:
         if _smb(payload):
             return "smb", None
         # DNS over TCP: a two-byte length prefix that covers the message.
-        if len(payload) >= 19 and ((payload[0] << 8) | payload[1]) == len(payload) - 2:
+        if len(payload) >= 19 and (
+            ((payload[0] << 8) | payload[1]) == len(payload) - 2
+            or (truncated and ((payload[0] << 8) | payload[1]) > len(payload) - 2)
+        ):
             msg = payload[2:]
-            if _dns_like(msg) and parse_dns(msg) is not None:
+            if _dns_like(msg) and (truncated or parse_dns(msg) is not None):
                 return "dns", None
         return None, None
     if _quic(payload):
         return "quic", None
-    if _dns_like(payload) and parse_dns(payload) is not None:
+    if _dns_like(payload) and (truncated or parse_dns(payload) is not None):
         return "dns", None
     if _rtp(payload):
         return "rtp", None

@@ -439,7 +439,7 @@ class FlowEngine:
             f.b[d] += paylen
             f.ttl[d] = ttl
             if paylen and not f.paid[d]:
-                self._first_payload(f, d, idx, ts, payload)
+                self._first_payload(f, d, idx, ts, payload, len(payload) < paylen)
             if f.is_dns:
                 self._udp_dns(f, d, idx, ts, src, sport, dst, dport, payload, paylen)
         if f.closed and f.idle_ns != self.closed_idle:
@@ -492,7 +492,7 @@ class FlowEngine:
                         f.hi[d] = end
                         f.b[d] += grow
             if not f.paid[d]:
-                self._first_payload(f, d, idx, ts, payload)
+                self._first_payload(f, d, idx, ts, payload, len(payload) < paylen)
             if f.is_dns:
                 self._tcp_dns(f, d, idx, ts, start, payload, paylen)
 
@@ -525,10 +525,12 @@ class FlowEngine:
             self._nohs_verdict(f)
         f.rst = True
 
-    def _first_payload(self, f: Flow, d: int, idx: int, ts: int, payload: bytes) -> None:
+    def _first_payload(
+        self, f: Flow, d: int, idx: int, ts: int, payload: bytes, truncated: bool = False
+    ) -> None:
         first_of_flow = not f.paid[1 - d]
         f.paid[d] = True
-        label, name = identify(payload, tcp=f.proto == 6)
+        label, name = identify(payload, tcp=f.proto == 6, truncated=truncated)
         if first_of_flow:
             if (
                 d == 1

@@ -1,5 +1,6 @@
-"""``egress-harness generate``: ECS NDJSON and ground truth on disk, deterministic per seed, and
-the CLI's error conventions (exit 2 with a suggestion, exit 3 for harness errors)."""
+"""``egress-harness generate``: ECS NDJSON and ground truth on disk, the network-only profile's
+compact packet capture, everything deterministic per seed, and the CLI's error conventions (exit 2
+with a suggestion, exit 3 for harness errors)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,18 @@ import pytest
 
 from harness.cli import main
 from harness.ecs import read_ndjson
+from harness.events import NetworkFlow
 from harness.fields import Profile
+from harness.pcap.scenario import pcap_conversations, stitch_flows
+from harness.pcap.writer import PcapReader
 from harness.registry import SCENARIOS
 
 SMALL = ("--param", "workstations=3", "--param", "baseline_days=1", "--param", "servers=1")
+#: Smaller still for the capture: every flow is rendered, Teams calls of gigabytes included.
+NET = (
+    "--profile", "network-only", "--param", "workstations=2", "--param", "baseline_days=1",
+    "--param", "servers=1", "--param", "browsing_sessions_per_day=5",
+)  # fmt: skip
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -65,6 +74,37 @@ def test_same_seed_same_bytes_other_seed_differs(generated: Path, tmp_path: Path
         assert (other / name).read_bytes() != (generated / name).read_bytes()
 
 
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("net") / "seed3"
+    assert main(["generate", "https-exfil", "--seed", "3", "--out", str(out), *NET]) == 0
+    return out
+
+
+def test_network_only_writes_a_compact_capture_of_every_flow(network: Path) -> None:
+    events = list(read_ndjson(network / "events.ndjson"))
+    flows = stitch_flows(events)
+    assert sum(f.bytes_out + f.bytes_in for f in flows) > 10**9
+    convs = pcap_conversations(network / "capture.pcap")
+    for f in flows:
+        conv = convs[(f.transport, f.src_ip, f.src_port, f.dst_ip, f.dst_port)]
+        assert (conv.bytes_out, conv.bytes_in) == (f.bytes_out, f.bytes_in), f
+    with PcapReader(network / "capture.pcap") as reader:
+        assert reader.header.snaplen == 384
+        lengths = [(len(frame), orig_len) for _, frame, orig_len in reader.records()]
+    assert all(cut == min(orig, 384) for cut, orig in lengths)
+    assert max(orig for _, orig in lengths) > 60_000  # offloaded segments and datagrams
+    assert (network / "capture.pcap").stat().st_size < 200 * 10**6
+    assert any(isinstance(e, NetworkFlow) for e in events)
+
+
+def test_network_only_capture_is_deterministic(network: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    assert main(["generate", "https-exfil", "--seed", "3", "--out", str(again), *NET]) == 0
+    for name in ("capture.pcap", "events.ndjson", "truth.json"):
+        assert (again / name).read_bytes() == (network / name).read_bytes(), name
+
+
 def test_unknown_scenario_is_a_usage_error_with_a_suggestion(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -83,6 +123,9 @@ def test_unknown_scenario_is_a_usage_error_with_a_suggestion(
         (("--param", "workstations=0"), "workstations"),
         (("--profile", "pcap"), "pcap"),
         (("--seed", "-1"), "-1"),
+        (("--snaplen", "-1"), "--snaplen"),
+        (("--max-segment", "65496"), "--max-segment"),
+        (("--udp-bulk", "1000"), "--udp-bulk"),
     ],
 )
 def test_bad_options_are_usage_errors(

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, ClassVar
 
+import pytest
+
 from detectors.an0144 import UnseenProcessHttpsVolume
+from harness.cli import main
 from harness.frontier import frontier_markdown, rungs, search_frontier
 from harness.results import canonical_json
 from harness.runner import DetectorSpec
@@ -59,3 +64,28 @@ def test_frontier_finds_the_weakest_caught_rung() -> None:
         [LadderedExfil], [DetectorSpec(detector=UnseenProcessHttpsVolume)], (0, 1), workers=2
     )
     assert canonical_json(again) == canonical_json(doc)
+
+
+def test_frontier_command_writes_json_and_markdown(tmp_path: Path) -> None:
+    out = tmp_path / "f"
+    code = main(
+        ["frontier", "--scenario", "protocol-anomalies", "--seeds", "1", "--workers", "2",
+         "--out", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    doc = json.loads((out / "frontier.json").read_text(encoding="utf-8"))
+    rows = {(r["actor"], r["analytic"], r["knob"]): r for r in doc["frontier"]}
+    # extraneous packets leave no trace an EDR sees: unobservable, not a miss
+    packets = rows[("extraneous-packets", "AN1962", "anomaly_count")]
+    assert packets["unobservable_without"] == ["packets"]
+    assert "unobservable (needs packets)" in (out / "frontier.md").read_text(encoding="utf-8")
+    assert all(
+        not r["unobservable_without"] for k, r in rows.items() if k[0] != "extraneous-packets"
+    )
+
+
+def test_frontier_command_rejects_scenarios_without_ladders(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["frontier", "--scenario", "office-baseline"]) == 2
+    assert "has difficulty ladders" in capsys.readouterr().err

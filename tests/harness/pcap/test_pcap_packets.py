@@ -19,13 +19,18 @@ from harness.pcap.packets import (
     TCP_SYN,
     PacketPath,
     filler,
+    filler_sum,
     filler_with_sum,
     format_mac,
     internet_checksum,
     mac_for_ip,
     ones_complement_sum,
     tcp_frame,
+    tcp_frame_fast,
+    tcp_header_fast,
     tcp_packet,
+    udp_frame,
+    udp_header,
     udp_packet,
 )
 
@@ -219,3 +224,41 @@ def test_filler_is_a_fixed_periodic_stream(offset: int, length: int) -> None:
     # Contiguous: a slice of the stream equals the concatenation of its parts.
     cut = length // 3
     assert data == filler(offset, cut) + filler(offset + cut, length - cut)
+
+
+@given(st.integers(0, 10**9), st.integers(0, 200_000))
+def test_filler_sum_is_the_sum_of_the_bytes_without_them(offset: int, length: int) -> None:
+    assert filler_sum(offset, length) == ones_complement_sum(filler(offset, length))
+
+
+@settings(max_examples=50)
+@given(
+    st.sampled_from([("192.0.2.1", "198.51.100.2"), ("2001:db8::1", "2001:db8:1::2")]),
+    st.integers(0, 65_495),
+    st.integers(0, 10**6),
+    tcp_options,
+)
+def test_headers_from_length_and_sum_are_the_frames_headers(
+    pair: tuple[str, str], length: int, offset: int, options: bytes
+) -> None:
+    """A compact capture's headers are the whole frame's, though the payload is never built."""
+    path = PacketPath.between(*pair)
+    payload = filler(offset, length)
+    psum = filler_sum(offset, length)
+    args = (path, 40_000, 443, 7, 9, TCP_ACK)
+    tail = (65_535, options, 5, 64, 3)
+    frame = tcp_frame_fast(*args, payload, ones_complement_sum(payload), *tail)
+    head = tcp_header_fast(*args, length, psum, *tail)
+    assert frame == head + payload
+    datagram = udp_frame(path, 5_000, 3_478, payload)
+    assert datagram == udp_header(path, 5_000, 3_478, length, psum) + payload
+
+
+def test_udp_payload_limits_per_ip_version() -> None:
+    v4 = PacketPath.between("192.0.2.1", "198.51.100.2")
+    v6 = PacketPath.between("2001:db8::1", "2001:db8:1::2")
+    assert len(udp_header(v4, 1, 2, 65_507, 0)) == 42
+    assert len(udp_header(v6, 1, 2, 65_527, 0)) == 62
+    for path, limit in ((v4, 65_507), (v6, 65_527)):
+        with pytest.raises(InvalidParameterError, match=f"at most {limit}"):
+            udp_header(path, 1, 2, limit + 1, 0)

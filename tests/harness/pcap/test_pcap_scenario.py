@@ -7,7 +7,7 @@ small ``protocol-anomalies`` run: every protocol, port mismatch and anomaly kind
 whole scenario, compact, is in ``test_pcap_compact.py``.) Three captures of the same events:
 on the wire (:data:`FULL`), compact with whole frames (offloaded segments, every byte stored,
 so Wireshark can verify the checksums computed without building the payloads) and compact
-(:data:`COMPACT`, the same frames cut to 256 bytes).
+(:data:`COMPACT`, the same frames cut to 384 bytes).
 """
 
 from __future__ import annotations
@@ -292,7 +292,7 @@ def test_segments_and_windows_of_a_compact_connection() -> None:
     lengths = [orig - 34 - (frame[46] >> 4) * 4 for _, frame, orig in records]
     assert max(lengths) == 65_000
     assert sum(lengths) == 1_003_000
-    assert all(len(frame) <= 256 for _, frame, _ in records)
+    assert all(len(frame) <= 384 for _, frame, _ in records)
     # After the handshake every window is 16,384 << 7 = 2 MiB: two segments fit in flight.
     assert {int.from_bytes(f[48:50], "big") for _, f, _ in records[2:]} == {16_384}
 
@@ -312,7 +312,7 @@ def test_compact_capture_is_the_whole_one_cut_to_its_snapshot_length(
     captures: dict[str, Path],
 ) -> None:
     with PcapReader(captures["compact"]) as reader:
-        assert reader.header.snaplen == 256
+        assert reader.header.snaplen == 384
         cut = list(reader.records())
     with PcapReader(captures["compact_whole"]) as reader:
         assert reader.header.snaplen == 262_144
@@ -322,8 +322,8 @@ def test_compact_capture_is_the_whole_one_cut_to_its_snapshot_length(
     for (t1, full, length), (t2, part, orig_len) in zip(whole, cut, strict=True):
         assert (t1, length) == (t2, orig_len)
         assert len(full) == length
-        assert part == full[:256]
-        truncated += orig_len > 256
+        assert part == full[:384]
+        truncated += orig_len > 384
     assert truncated > 1_000
     # Offloaded TCP segments beyond the wire MSS, and coalesced media datagrams.
     assert max(length for _, _, length in whole) > 10_000
@@ -440,7 +440,7 @@ def test_tshark_reads_everything_and_flags_only_the_deliberate_packets(
         and f.dst_port in (443, 80)
         and not first_cut.get((f.src_ip, f.src_port, f.dst_ip, f.dst_port), True)
     ]
-    assert len(named) > (10 if name == "compact" else 100)
+    assert len(named) > 100
     for f in named:
         assert snis.get((f.src_ip, f.src_port, f.dst_ip, f.dst_port)) == f.server_name, f
     for key, sni in snis.items():  # and no name is cut short or misplaced

@@ -121,6 +121,24 @@ def test_small_buffer_flushes_in_chunks_and_counts(tmp_path: Path) -> None:
     assert w.closed
 
 
+def test_records_cut_by_their_builder_keep_their_real_length() -> None:
+    out = io.BytesIO()
+    with PcapWriter(out, snaplen=64) as w:
+        assert w.snaplen == 64
+        w.write_records([(T0, b"a" * 40, 65_054), (T0 + 1, b"b" * 100, 100), (T0 + 2, b"", 9)])
+        assert w.packets_written == 3
+    out.seek(0)
+    with PcapReader(out) as reader:
+        assert reader.header.snaplen == 64
+        assert list(reader.records()) == [
+            (T0, b"a" * 40, 65_054),
+            (T0 + 1, b"b" * 64, 100),  # longer than the snapshot length: cut by the writer
+            (T0 + 2, b"", 9),
+        ]
+    with PcapWriter(io.BytesIO()) as w, pytest.raises(ValueError, match="orig_len 3"):
+        w.write_records([(T0, b"abcd", 3)])
+
+
 def test_snaplen_truncates_and_keeps_original_length() -> None:
     data = pcap_bytes([(T0, b"y" * 100)], snaplen=64)
     _, _, caplen, origlen = struct.unpack_from("<IIII", data, 24)
