@@ -50,3 +50,17 @@ def test_plugin_example_passes_the_conformance_kit() -> None:
     rule = namespace["MyRule"]
     rule.__module__ = __name__  # type: ignore[attr-defined]
     check_detector(rule, HttpsExfil)  # type: ignore[arg-type]
+
+
+def test_strategies_example_runs_as_written() -> None:
+    section = _section("Scenarios, synthetic telemetry and property tests")
+    block = re.search(r"```python\n(.*?)```", section, re.S)
+    assert block is not None
+    code = "\n".join(
+        line[2:] if line.startswith("  ") else line for line in block.group(1).splitlines()
+    )
+    namespace: dict[str, object] = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    test = namespace["test_my_detector_never_raises"]
+    assert callable(test)
+    test()
