@@ -6,7 +6,10 @@ under their ECS names (``@timestamp``, ``event.kind/category/type/action``, ``ho
 ``process.*``, ``user.name``, ``file.path``, ``source.*``, ``destination.*``, ``network.*``,
 ``dns.*``, ``tls.client.server_name``, ``url.domain``); what ECS lacks lives under
 ``egress_harness.*`` (the event id and kind, the flow id and ``is_final``, exact nanosecond
-times, the anomaly kind, the file bytes of an access).
+times, the anomaly kind, the file bytes of an access, whether an endpoint connection was
+initiated by the process). An endpoint connection (Sysmon event 3) is ``event.category:
+network``, ``event.type: [connection, start]`` with ``process.entity_id`` and the Community ID,
+and no byte counts.
 
 Flows carry their Community ID (v1: seed 0, SHA-1, base64; see :func:`community_id`), written
 here from the published specification so that it matches Zeek, Suricata and Elastic Agent.
@@ -25,6 +28,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import IO, Any
 
 from harness.errors import InputError
@@ -38,6 +42,7 @@ from harness.events import (
     EventKind,
     FileAccess,
     FileOperation,
+    NetworkConnection,
     NetworkFlow,
     ProcessStart,
     ProtocolAnomaly,
@@ -83,8 +88,8 @@ def community_id(
     Both directions of a flow give the same id: the endpoints are ordered (address, then port)
     before hashing ``seed | src | dst | proto | 0 | sport | dport``.
     """
-    a = ipaddress.ip_address(src_ip).packed
-    b = ipaddress.ip_address(dst_ip).packed
+    a = _packed(src_ip)
+    b = _packed(dst_ip)
     if (b, dst_port) < (a, src_port):
         a, b, src_port, dst_port = b, a, dst_port, src_port
     data = (
@@ -96,6 +101,12 @@ def community_id(
         + dst_port.to_bytes(2, "big")
     )
     return "1:" + base64.b64encode(hashlib.sha1(data, usedforsecurity=False).digest()).decode()
+
+
+@lru_cache(maxsize=65_536)
+def _packed(ip: str) -> bytes:
+    """The network-order bytes of an address (cached: flows repeat a few thousand addresses)."""
+    return ipaddress.ip_address(ip).packed
 
 
 def format_timestamp(ts_ns: int) -> str:
@@ -217,6 +228,21 @@ def to_ecs(event: Event) -> dict[str, Any]:
             start_ns=event.start_ns,
             end_ns=event.end_ns,
         )
+    elif isinstance(event, NetworkConnection):
+        doc = _base(event, ["network"], ["connection", "start"], "connection-attempted")
+        doc["host"] = {"name": event.host}
+        doc["process"] = {"entity_id": event.process_guid}
+        doc["source"] = {"ip": event.src_ip, "port": event.src_port}
+        doc["destination"] = {"ip": event.dst_ip, "port": event.dst_port}
+        doc["network"] = {
+            "transport": event.transport.value,
+            "iana_number": str(_PROTO_NUMBERS[event.transport]),
+            "direction": event.direction.value,
+            "community_id": community_id(
+                event.transport, event.src_ip, event.src_port, event.dst_ip, event.dst_port
+            ),
+        }
+        doc[_NS]["initiated"] = event.initiated
     elif isinstance(event, DnsQuery):
         doc = _base(event, ["network"], ["protocol", "info"], "dns-query")
         doc["host"] = {"name": event.host}
@@ -369,6 +395,20 @@ def from_ecs(doc: Mapping[str, Any]) -> Event:
             packets_in=d.integer("destination.packets"),
             is_final=bool(d.get(f"{_NS}.is_final", bool)),
             server_name=d.opt_text("destination.domain"),
+        )
+    if kind is EventKind.NETWORK_CONNECTION:
+        return NetworkConnection(
+            event_id=event_id,
+            ts_ns=ts_ns,
+            host=d.text("host.name"),
+            process_guid=d.text("process.entity_id"),
+            transport=_enum(Transport, d.text("network.transport"), "network.transport"),
+            src_ip=d.text("source.ip"),
+            src_port=d.integer("source.port"),
+            dst_ip=d.text("destination.ip"),
+            dst_port=d.integer("destination.port"),
+            direction=_enum(Direction, d.text("network.direction"), "network.direction"),
+            initiated=bool(d.get(f"{_NS}.initiated", bool)),
         )
     if kind is EventKind.DNS_QUERY:
         answers = d.get("dns.answers", list, optional=True) or []

@@ -41,6 +41,12 @@ class Profile(StrEnum):
     EDR = "edr"
     #: A packet capture only: flows, DNS and protocol anomalies, no process identity.
     NETWORK_ONLY = "network-only"
+    #: Sysmon on the endpoints (process creation, resolver-API DNS with process, connections
+    #: with process but no bytes) plus Zeek on the wire (flows with bytes and payload-identified
+    #: service, every DNS query, no process), joined on 5-tuple and time by
+    #: :mod:`harness.ingest.join`. The join restores flow-to-process attribution; Sysmon has no
+    #: file-read event and Zeek's logs carry no packet-level inspection the detectors use.
+    SYSMON_ZEEK = "sysmon+zeek"
 
 
 PROFILE_FIELDS: dict[Profile, frozenset[Field]] = {
@@ -57,5 +63,15 @@ PROFILE_FIELDS: dict[Profile, frozenset[Field]] = {
     ),
     Profile.NETWORK_ONLY: frozenset(
         {Field.FLOW_BYTES, Field.FLOW_APP_PROTOCOL, Field.DNS_QUERY, Field.PACKETS}
+    ),
+    Profile.SYSMON_ZEEK: frozenset(
+        {
+            Field.PROCESS,
+            Field.FLOW_BYTES,
+            Field.FLOW_PROCESS,
+            Field.FLOW_APP_PROTOCOL,
+            Field.DNS_QUERY,
+            Field.DNS_PROCESS,
+        }
     ),
 }

@@ -5,7 +5,8 @@ Actors never build events by hand. They call :class:`World` (``spawn``, ``read_f
 ``dns``, ``anomaly``); the world numbers events, splits long flows into active-timeout records,
 sends resolver-API DNS through the host's DNS client service as Windows does, and books every
 event and every byte to the actor that caused it. :meth:`World.finish` sorts the events, renders
-them under a telemetry profile and hands back telemetry and ground truth separately.
+them under a telemetry profile (for ``sysmon+zeek``: the split Sysmon and Zeek views, joined by
+:func:`harness.ingest.join.join`) and hands back telemetry and ground truth separately.
 
 Flow byte counts are transport payload bytes per direction (as Zeek's ``orig_bytes`` and
 ``resp_bytes``); DNS flows carry the DNS message sizes.
@@ -40,8 +41,9 @@ from harness.events import (
     Transport,
 )
 from harness.fields import PROFILE_FIELDS, Field, Profile
+from harness.ingest.join import join
 from harness.scenario import ScenarioRun
-from harness.telemetry import Telemetry, project
+from harness.telemetry import Telemetry, origin_event_id, project
 from harness.truth import ActorKind, ActorTruth, GroundTruth
 
 __all__ = [
@@ -649,6 +651,15 @@ class World:
                 )
             )
         rendered = project(events, profile)
+        if profile is Profile.SYSMON_ZEEK:
+            # The split sensor views are joined here, as a SOC's pipeline would before its
+            # detections run; the runner and the detectors see only the joined telemetry. Events
+            # the rendering derived (connections, the network copy of a DNS query) are booked to
+            # the actor of the event they came from.
+            rendered = list(join(rendered))
+            for e in rendered:
+                if e.event_id not in event_actor:
+                    event_actor[e.event_id] = event_actor[origin_event_id(e.event_id)]
         telemetry = Telemetry(
             profile=profile.value,
             fields=PROFILE_FIELDS[profile],

@@ -29,6 +29,7 @@ from harness.events import (
     Event,
     FileAccess,
     FileOperation,
+    NetworkConnection,
     NetworkFlow,
     ProcessStart,
     ProtocolAnomaly,
@@ -122,6 +123,24 @@ def _anomalies(draw: st.DrawFn) -> ProtocolAnomaly:
     )
 
 
+@st.composite
+def _connections(draw: st.DrawFn) -> NetworkConnection:
+    ip = st.ip_addresses(v=draw(st.sampled_from((4, 6)))).map(str)
+    return NetworkConnection(
+        event_id=draw(_eid),
+        ts_ns=draw(_ts),
+        host=draw(_text),
+        process_guid=draw(_text),
+        transport=draw(st.sampled_from(Transport)),
+        src_ip=draw(ip),
+        src_port=draw(_port),
+        dst_ip=draw(ip),
+        dst_port=draw(_port),
+        direction=draw(st.sampled_from(Direction)),
+        initiated=draw(st.booleans()),
+    )
+
+
 _events: st.SearchStrategy[Event] = st.one_of(
     st.builds(
         ProcessStart,
@@ -164,6 +183,7 @@ _events: st.SearchStrategy[Event] = st.one_of(
         response_bytes=_count,
     ),
     _anomalies(),
+    _connections(),
 )
 
 
@@ -234,6 +254,33 @@ def test_flow_document_uses_ecs_names() -> None:
     assert doc["tls"]["client"]["server_name"] == "cdn.example"
     assert doc["process"]["entity_id"] == "{G}"
     assert doc["egress_harness"]["flow_id"] == "f7"
+
+
+def test_connection_document_uses_ecs_names() -> None:
+    conn = NetworkConnection(
+        event_id="e9",
+        ts_ns=1_793_577_600_000_000_000,
+        host="ws001",
+        process_guid="{P}",
+        transport=Transport.TCP,
+        src_ip="192.0.2.100",
+        src_port=49_152,
+        dst_ip="198.51.100.7",
+        dst_port=443,
+        direction=Direction.OUTBOUND,
+        initiated=False,
+    )
+    doc = to_ecs(conn)
+    assert doc["event"]["category"] == ["network"]
+    assert doc["event"]["type"] == ["connection", "start"]
+    assert doc["process"] == {"entity_id": "{P}"}
+    assert doc["network"]["community_id"] == community_id(
+        Transport.TCP, "192.0.2.100", 49_152, "198.51.100.7", 443
+    )
+    assert doc["egress_harness"]["initiated"] is False
+    assert "bytes" not in doc["source"]
+    assert "bytes" not in doc["destination"]
+    assert from_ecs(doc) == conn
 
 
 def test_dns_document_uses_ecs_names() -> None:
