@@ -233,7 +233,7 @@ def list_cmd(as_json: bool) -> None:
     show_default=True,
     metavar="N",
     help="Threshold sweep: re-run each detector at N values of its primary tunable "
-    "(default x 2^k around the default) for detection-vs-false-alert curves; 0: none.",
+    "(default x 4^k around the default) for detection-vs-false-alert curves; 0: none.",
 )
 @click.option(
     "--workers",
@@ -321,6 +321,14 @@ def run(
         (folder / "timing.json").write_text(canonical_json(timing), encoding="utf-8")
     except OSError as exc:
         raise HarnessError(f"cannot write results to {folder}: {exc.strerror or exc}") from exc
+    from harness.evidence import code_inputs, reproduce_command, run_configuration, write_manifest
+
+    write_manifest(  # last: it hashes every file written above
+        folder,
+        command=reproduce_command(click.get_current_context()),
+        configuration=run_configuration(doc),
+        inputs=code_inputs([*scen_classes.values(), *det_classes.values()]),
+    )
     if not quiet:
         click.echo(REPORTERS.load("console")().render(doc), nl=False)
     click.echo(f"results: {folder / 'results.json'}", err=True)
@@ -615,8 +623,8 @@ def readiness(inputs: tuple[str, ...], detector_ids: tuple[str, ...], as_json: b
     from harness.ingest.evaluate import (
         assess,
         detector_specs,
-        read_inputs,
         readiness_document,
+        scan_inputs,
         validate_document,
     )
     from harness.reporters.evaluation import inputs_text, readiness_text
@@ -624,7 +632,7 @@ def readiness(inputs: tuple[str, ...], detector_ids: tuple[str, ...], as_json: b
     specs = detector_specs(detector_ids, {})
     progress = Progress(sys.stderr)
     try:
-        _, inputs_read = read_inputs(inputs, progress=progress)
+        inputs_read = scan_inputs(inputs, progress=progress)
     finally:
         progress.close()
     fields = inputs_read.fields()
@@ -810,7 +818,199 @@ def evaluate(
                 (out / "results.json").write_text(canonical_json(results), encoding="utf-8")
         except OSError as exc:
             raise HarnessError(f"cannot write to {out}: {exc.strerror or exc}") from exc
+        from harness import evidence as ev
+
+        ctx = click.get_current_context()
+        ev.write_manifest(  # last: it hashes every file written above
+            out,
+            command=ev.reproduce_command(ctx),
+            configuration=ev.command_configuration(ctx, specs),
+            inputs=[
+                *ev.file_inputs(inputs, "telemetry"),
+                *ev.file_inputs([labels_path] if labels_path is not None else [], "labels"),
+                *ev.code_inputs([s.detector for s in specs]),
+            ],
+        )
         click.echo(f"written: {out}", err=True)
+
+
+@cli.command()
+@click.argument("evidence", type=click.Path(path_type=Path), metavar="EVIDENCE")
+@click.option(
+    "--outputs-only",
+    is_flag=True,
+    help="Check only the files of the run folder, not the inputs (code, telemetry) recorded "
+    "by absolute path: for a bundle copied away from the machine that made it.",
+)
+@click.option(
+    "--expect-digest",
+    metavar="sha256:HEX",
+    default=None,
+    help="Also require the manifest's own digest to be this one (kept out of the run's reach, "
+    "e.g. in a CI log): the check that catches a rewritten manifest.",
+)
+def verify(evidence: Path, outputs_only: bool, expect_digest: str | None) -> None:
+    """Re-hash every file an evidence manifest lists and report each changed, missing or extra
+    file. EVIDENCE: a run folder or its evidence.json. Exit 0 when all match, 1 when anything
+    changed, 2 on a usage error, 3 on a harness error."""
+    from harness.evidence import EvidenceMismatch
+    from harness.evidence import verify as verify_manifest
+
+    report = verify_manifest(evidence, check_inputs=not outputs_only, expect_digest=expect_digest)
+    lines = report.lines()
+    for line in lines:
+        click.echo(line)
+    if not report.ok:
+        raise EvidenceMismatch(f"{report.manifest}: {lines[-1]}")
+
+
+#: Example CI jobs shipped in the package (``harness/templates/ci/``).
+_CI_TEMPLATES = {"github": "github-actions.yml", "gitlab": "gitlab-ci.yml"}
+
+
+@cli.command(
+    epilog="\b\nExit codes: 0 pass, 1 fail, 2 usage error (bad policy, missing file), 3 harness "
+    "error\n(results or baseline invalid against the schema).\n"
+    "Example CI jobs that install, run the suite, gate it, publish the JUnit XML and upload\n"
+    "the report folder ship in the package as harness/templates/ci/github-actions.yml and\n"
+    "harness/templates/ci/gitlab-ci.yml: print one with --ci-template github|gitlab."
+)
+@click.argument("results", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Policy file (TOML), e.g. reports/policy.toml.",
+)
+@click.option(
+    "--baseline",
+    "baseline_path",
+    type=click.Path(path_type=Path),
+    help="Baseline results (results.json or run folder) for the policy's tolerances; "
+    "default: the `baseline` the policy names.",
+)
+@click.option("--no-baseline", is_flag=True, help="Ignore the baseline the policy names.")
+@click.option(
+    "--junit",
+    "junit_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write JUnit XML: the results' test cases and one per policy rule.",
+)
+@click.option(
+    "--summary",
+    "summary_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the step-summary Markdown here (default: append it to $GITHUB_STEP_SUMMARY "
+    "when that is set).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@click.option("--verbose", "-v", is_flag=True, help="Print passing checks too.")
+@click.option(
+    "--ci-template",
+    type=click.Choice(sorted(_CI_TEMPLATES)),
+    help="Print an example CI job that runs and gates the suite, and exit.",
+)
+def gate(
+    results: Path | None,
+    policy_path: Path | None,
+    baseline_path: Path | None,
+    no_baseline: bool,
+    junit_path: Path | None,
+    summary_path: Path | None,
+    as_json: bool,
+    verbose: bool,
+    ci_template: str | None,
+) -> None:
+    """Gate RESULTS (a results.json or a run folder) against a policy: print every violated
+    rule (analytic, rule, observed, limit) and the verdict; exit 1 when any rule fails."""
+    import os
+    from importlib import resources
+
+    from harness import gate as gate_mod
+    from harness.reporters.junit import render_junit
+    from harness.reporters.summary import render_summary
+
+    if ci_template is not None:
+        path = f"templates/ci/{_CI_TEMPLATES[ci_template]}"
+        click.echo(resources.files("harness").joinpath(path).read_text("utf-8"), nl=False)
+        return
+    if policy_path is None:
+        raise UsageError(
+            "gate needs --policy POLICY (a TOML policy file, e.g. reports/policy.toml)"
+        )
+    if results is None:
+        raise UsageError("gate needs RESULTS: a results.json or the run folder that holds one")
+    policy = gate_mod.load_policy(policy_path)
+    doc = gate_mod.load_results(results)
+    if no_baseline:
+        baseline_path = None
+    elif baseline_path is None:
+        baseline_path = policy.baseline
+    baseline = (
+        gate_mod.load_results(baseline_path, what="baseline") if baseline_path is not None else None
+    )
+    report = gate_mod.evaluate(
+        policy,
+        doc,
+        baseline=baseline,
+        results_name=str(results),
+        baseline_name=str(baseline_path) if baseline_path is not None else None,
+    )
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    try:
+        if junit_path is not None:
+            junit_path.write_text(render_junit(doc, gate=report), encoding="utf-8")
+        markdown = render_summary(doc, gate=report, baseline=baseline)
+        if summary_path is not None:
+            summary_path.write_text(markdown, encoding="utf-8")
+        elif step_summary:
+            with Path(step_summary).open("a", encoding="utf-8") as fh:
+                fh.write(markdown)
+    except OSError as exc:
+        raise HarnessError(
+            f"cannot write a gate report: {exc.filename}: {exc.strerror or exc}"
+        ) from exc
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+    else:
+        click.echo(report.text(verbose=verbose), nl=False)
+    if not report.passed:
+        raise gate_mod.GateFailure(f"{len(report.violations)} policy violation(s), listed above")
+
+
+@cli.command()
+@click.argument("old", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option(
+    "--latency-pct",
+    type=click.FloatRange(min=0),
+    default=25.0,
+    show_default=True,
+    help="Report an actor's latency change when it exceeds this many percent ...",
+)
+@click.option(
+    "--latency-min-s",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="... and this many seconds.",
+)
+def diff(old: Path, new: Path, as_json: bool, latency_pct: float, latency_min_s: float) -> None:
+    """Compare two runs (results.json files or run folders): per-analytic figures, detections
+    gained and lost per actor and seed, new false alerts per benign actor, latency changes."""
+    from harness.diff import DiffOptions, diff_results, diff_text
+    from harness.gate import load_results
+
+    d = diff_results(
+        load_results(old, what="old results"),
+        load_results(new, what="new results"),
+        DiffOptions(latency_pct=latency_pct, latency_min_s=latency_min_s),
+    )
+    if as_json:
+        click.echo(canonical_json(d), nl=False)
+    else:
+        click.echo(diff_text(d), nl=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -276,8 +276,9 @@ def primary_tunable(detector: type[Detector]) -> tuple[str, Tunable] | None:
 
 
 def sweep_values(tunable: Tunable, points: int) -> tuple[float, ...]:
-    """``points`` operating points of a tunable: its default times powers of two centred on 1
-    (for 5 points: 1/4, 1/2, 1, 2, 4), clipped to the tunable's bounds, distinct, ascending.
+    """``points`` operating points of a tunable: its default times powers of four centred on 1
+    (for 5 points: 1/16, 1/4, 1, 4, 16: wide enough to reach where detections or false alerts
+    change), clipped to the tunable's bounds, distinct, ascending.
     A default of 0 is swept linearly across the tunable's range instead."""
     if points <= 0:
         return ()
@@ -286,7 +287,7 @@ def sweep_values(tunable: Tunable, points: int) -> tuple[float, ...]:
         span = tunable.maximum - tunable.minimum
         raw = [tunable.minimum + span * k / max(points - 1, 1) for k in range(points)]
     else:
-        raw = [tunable.default * 2.0 ** (k - half) for k in range(points)]
+        raw = [tunable.default * 4.0 ** (k - half) for k in range(points)]
     clipped = {min(tunable.maximum, max(tunable.minimum, v)) for v in raw}
     return tuple(sorted(clipped))
 

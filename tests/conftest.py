@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 
@@ -21,3 +23,16 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
 
 #: Small office: enough to exercise every actor, fast enough for unit tests.
 SMALL = {"workstations": 6, "servers": 1, "baseline_days": 2, "detection_days": 1}
+
+
+@pytest.fixture(scope="session")
+def default_suite_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run folder of ``egress-harness run`` with every default (suite, detectors, seeds,
+    profile), run once per session: slow (~45 s), so only for tests marked ``slow``."""
+    from harness.cli import main
+
+    folder = tmp_path_factory.mktemp("default-suite")
+    code = main(["run", "--quiet", "--out", str(folder)])
+    if code != 0:
+        pytest.fail(f"egress-harness run of the default suite exited {code}")
+    return folder

@@ -204,7 +204,7 @@ def test_sweep_point_at_the_default_equals_the_main_figures() -> None:
     sweep = doc["analytics"]["AN0030"]["sweep"]
     assert sweep["tunable"] == "min_bytes"
     values = [p["value"] for p in sweep["points"]]
-    assert values == [250_000, 500_000, 1_000_000, 2_000_000, 4_000_000]
+    assert values == [62_500, 250_000, 1_000_000, 4_000_000, 16_000_000]
     at_default = sweep["points"][2]
     main = doc["analytics"]["AN0030"]
     assert at_default["detection_rate"] == main["detection_rate"]
@@ -229,7 +229,7 @@ def test_a_pinned_primary_tunable_is_not_swept() -> None:
 @pytest.mark.parametrize(
     ("default", "low", "high", "points", "expected"),
     [
-        (8.0, 1.0, 100.0, 5, (2.0, 4.0, 8.0, 16.0, 32.0)),
+        (8.0, 1.0, 100.0, 5, (1.0, 2.0, 8.0, 32.0, 100.0)),
         (8.0, 5.0, 10.0, 5, (5.0, 8.0, 10.0)),
         (0.0, 0.0, 1.0, 3, (0.0, 0.5, 1.0)),
         (3.0, 1.0, 100.0, 1, (3.0,)),
