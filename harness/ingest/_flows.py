@@ -283,8 +283,9 @@ class FlowEngine:
         )
         self.flows: dict[tuple[int, bytes, int, bytes, int], Flow] = {}
         self.pending_dns: dict[tuple[Any, ...], tuple[int, int, str, str, int, str, str, str]] = {}
-        #: address -> recent (packet index, name) answers that resolved it, oldest first
-        self.resolved: dict[bytes, list[tuple[int, str]]] = {}
+        #: (client, address) -> recent (packet index, name) answers that resolved the address
+        #: for that client, oldest first
+        self.resolved: dict[tuple[bytes, bytes], list[tuple[int, str]]] = {}
         self.events: list[tuple[Any, ...]] = []
         self.deadlines: list[tuple[int, int, int, tuple[Any, ...]]] = []
         self._dl_seq = 0
@@ -350,14 +351,18 @@ class FlowEngine:
         return f
 
     def resolved_name(self, f: Flow) -> str | None:
-        """The name of the last DNS answer for the responder seen before the flow began."""
-        for idx, name in reversed(self.resolved.get(f.rip, ())):
+        """The name of the last DNS answer that resolved the responder for the originator (the
+        answer's recipient), seen before the flow began: another client's lookup of a shared
+        address (a CDN, a hosting provider) does not name this flow."""
+        for idx, name in reversed(self.resolved.get((f.oip, f.rip), ())):
             if idx < f.first_idx:
                 return name
         return None
 
     def _record(self, f: Flow, ts: int, final: bool) -> None:
-        name = f.server_name or self.resolved_name(f)
+        # A DNS flow's names are its queries (DnsQuery events); whichever name last resolved to
+        # the DNS server's address says nothing about it (and changes from query to query).
+        name = f.server_name or (None if f.app is AppProtocol.DNS else self.resolved_name(f))
         rec = (
             f.first_idx, f.host, Transport.TCP if f.proto == 6 else Transport.UDP,
             self.ip(f.oip), f.oport, self.ip(f.rip), f.rport, f.direction, f.app, f.start,
@@ -656,7 +661,7 @@ class FlowEngine:
             if r.rtype in (1, 28) and qname:
                 if len(self.resolved) > 65_536:
                     self.resolved.clear()
-                seen = self.resolved.setdefault(r.rdata, [])
+                seen = self.resolved.setdefault((dst, r.rdata), [])
                 seen.append((idx, qname))
                 if len(seen) > 4:
                     del seen[0]

@@ -19,8 +19,9 @@ Semantics (identical in the fast path and the reference path, ``fast=False``):
   FIN both ways, or on a new SYN after it closed. ``flow_id`` is ``pcap-flow:<index of the
   flow's first packet>``.
 * ``app_protocol`` comes from the first payload of each direction (:mod:`._appid`), never from
-  the port; ``server_name`` from the TLS SNI or HTTP Host, else the name whose DNS answer
-  (seen earlier in the capture) resolved the responder's address.
+  the port; ``server_name`` from the TLS SNI or HTTP Host, else (except for DNS flows, whose
+  names are their queries) the name whose DNS answer to the originator (seen earlier in the
+  capture) resolved the responder's address.
 * ``direction`` and ``host`` follow the address plan (:class:`AddressPlan`): outbound when only
   the originator is internal (host: the originator), inbound when only the responder is (host:
   the responder), internal when both are; a flow between two external addresses is reported as

@@ -90,10 +90,10 @@ def _specs() -> list[FlowSpec]:
                  ts_ns=T0 + 3 * S, qname="nope.example", rcode="NXDOMAIN")
     )  # fmt: skip
     # The responder to the DNS flow above resolves the address the first TLS flow uses; the
-    # plain DNS lookup for a flow without SNI names it through the resolved-name cache.
+    # same client's plain DNS lookup names its flow without SNI through the resolved-name cache.
     specs.append(
         FlowSpec(
-            transport=Transport.TCP, src_ip="192.0.2.106", src_port=50_005,
+            transport=Transport.TCP, src_ip="192.0.2.101", src_port=50_005,
             dst_ip="203.0.113.10", dst_port=8_000, start_ns=T0 + 8 * S, end_ns=T0 + 8 * S + S,
             bytes_out=100, bytes_in=100,
         )
@@ -151,7 +151,8 @@ def test_app_protocol_server_name_direction(capture: Path) -> None:
     assert by_port[50_004].app_protocol == AppProtocol.SMB
     assert by_port[50_004].direction == Direction.INTERNAL
     assert by_port[33_000].app_protocol == AppProtocol.DNS
-    # No SNI, no Host: the name comes from the DNS answer that resolved the address.
+    # No SNI, no Host: the name comes from the DNS answer that resolved the address for the
+    # same client.
     assert by_port[50_005].server_name == "api.cloud.example"
 
 
