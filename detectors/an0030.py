@@ -74,13 +74,12 @@ Known gaps:
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar
 
 from detectors.features.dns import split_name
 from detectors.features.process import ProcessTable
-from detectors.features.stats import RobustBaseline, RunningStats
+from detectors.features.stats import RobustBaseline
 from harness.alerts import Alert, Entity
 from harness.analytics import AnalyticId, TechniqueId, analytic_id, technique_id
 from harness.detector import Detector, Tunable
@@ -136,7 +135,12 @@ def _fmt_duration(seconds: float) -> str:
 
 
 class _Episode:
-    """One episode of one conversation (see the module docstring)."""
+    """One episode of one conversation (see the module docstring).
+
+    The request sizes' running mean and variance are kept inline (Welford's algorithm, as
+    :class:`~detectors.features.stats.RunningStats` computes them): an episode is created for
+    every upload-leaning conversation, so it is kept to plain slots.
+    """
 
     __slots__ = (
         "alerted",
@@ -148,7 +152,9 @@ class _Episode:
         "last_ns",
         "open_flows",
         "peer",
-        "requests",
+        "req_m2",
+        "req_mean",
+        "req_n",
     )
 
     def __init__(self, ts_ns: int, host: str, peer: str) -> None:
@@ -160,9 +166,14 @@ class _Episode:
         self.last_ns = ts_ns
         self.bytes_out = 0
         self.bytes_in = 0
-        self.requests = RunningStats()
-        self.open_flows: dict[str, int] = {}
-        self.evidence: deque[str] = deque(maxlen=_EVIDENCE_MAX)
+        #: Requests (a flow's bytes out, its records added up): count, mean, sum of squares.
+        self.req_n = 0
+        self.req_mean = 0.0
+        self.req_m2 = 0.0
+        #: Bytes out so far of flows whose final record is still to come.
+        self.open_flows: dict[str, int] | None = None
+        #: Event ids, the most recent last; trimmed to the last _EVIDENCE_MAX now and then.
+        self.evidence: list[str] = []
         self.alerted = False
 
     def add(self, flow: NetworkFlow) -> None:
@@ -170,16 +181,37 @@ class _Episode:
         self.bytes_out += out
         self.bytes_in += flow.bytes_in
         self.last_ns = flow.ts_ns
-        self.evidence.append(flow.event_id)
+        evidence = self.evidence
+        evidence.append(flow.event_id)
+        if len(evidence) > 2 * _EVIDENCE_MAX:
+            del evidence[:-_EVIDENCE_MAX]
+        pending = self.open_flows
         if flow.is_final:
-            self.requests.add(self.open_flows.pop(flow.flow_id, 0) + out)
+            x = out if pending is None else pending.pop(flow.flow_id, 0) + out
+            n = self.req_n + 1
+            self.req_n = n
+            delta = x - self.req_mean
+            self.req_mean += delta / n
+            self.req_m2 += delta * (x - self.req_mean)
+        elif pending is None:
+            self.open_flows = {flow.flow_id: out}
         else:
-            self.open_flows[flow.flow_id] = self.open_flows.get(flow.flow_id, 0) + out
+            pending[flow.flow_id] = pending.get(flow.flow_id, 0) + out
 
     @property
     def pcr(self) -> float:
         total = self.bytes_out + self.bytes_in
         return (self.bytes_out - self.bytes_in) / total if total else 0.0
+
+    def cv(self) -> float | None:
+        """Coefficient of variation of the request sizes (as ``RunningStats.cv``)."""
+        n = self.req_n
+        if n < 2 or self.req_mean == 0.0:
+            return None
+        return math.sqrt(self.req_m2 / n) / abs(self.req_mean)
+
+    def last_evidence(self) -> tuple[str, ...]:
+        return tuple(self.evidence[-_EVIDENCE_MAX:])
 
 
 #: Marks a conversation that has been seen (its peer learnt) and is not in an episode.
@@ -299,64 +331,76 @@ class AsymmetricOutbound(Detector):
     # -- stream ---------------------------------------------------------------------------
 
     def fit(self, baseline: Iterable[Event]) -> None:
+        ingest = self._ingest
+        learn = self._procs.learn
         for event in baseline:
-            if isinstance(event, NetworkFlow):
-                self._ingest(event, detecting=False)
-            elif isinstance(event, ProcessStart):
-                self._procs.learn(event)
+            if type(event) is NetworkFlow:
+                if event.direction is _OUTBOUND:
+                    ingest(event, False)
+            elif type(event) is ProcessStart:
+                learn(event)
         for key, ep in list(self._open.items()):
             self._close(key, ep)
 
     def observe(self, event: Event) -> Sequence[Alert]:
-        if isinstance(event, NetworkFlow):
-            return self._ingest(event, detecting=True)
-        if isinstance(event, ProcessStart):
+        if type(event) is NetworkFlow:
+            if event.direction is not _OUTBOUND:
+                return ()
+            return self._ingest(event, True)
+        if type(event) is ProcessStart:
             self._procs.learn(event)
         return ()
 
     # -- internals ------------------------------------------------------------------------
 
-    def _ingest(self, flow: NetworkFlow, *, detecting: bool) -> Sequence[Alert]:
-        # Called for every flow record: kept flat, with the common exits first.
-        if flow.direction is not _OUTBOUND:
-            return ()
+    def _ingest(self, flow: NetworkFlow, detecting: bool) -> Sequence[Alert]:
+        """One outbound flow record. Called for every one: kept flat, common exits first."""
         ts = flow.ts_ns
         if ts >= self._next_sweep:
             self._sweep(ts)
         host = flow.host or flow.src_ip
-        name = flow.server_name
-        # No enum in the key: hashing a StrEnum member runs Python code (about 0.5 us).
+        # No enum in the key: a bool for the transport hashes faster than a StrEnum member.
         key = (flow.process_guid or host, flow.dst_ip, flow.dst_port, flow.transport is _UDP)
         # One lookup per record: a conversation is unseen (None), seen and idle (_IDLE), or in
         # an episode.
         ep = self._convs.get(key)
-        if ep is None:
-            self._learn_peer(key, host, name)
-            ep = _IDLE
-        elif ep is not _IDLE and ts - ep.last_ns > self.gap_ns:
-            self._close(key, ep)
-            ep = _IDLE
         if ep is _IDLE:
             if flow.bytes_out <= flow.bytes_in:
                 return ()
-            peer = self._domain(name) if name else flow.dst_ip
-            ep = self._open[key] = self._convs[key] = _Episode(flow.start_ns, host, peer)
+            ep = self._open_episode(key, flow, host)
+        elif ep is None:
+            self._learn_peer(key, host, flow.server_name)
+            if flow.bytes_out <= flow.bytes_in:
+                return ()
+            ep = self._open_episode(key, flow, host)
+        elif ts - ep.last_ns > self.gap_ns:
+            self._close(key, ep)
+            if flow.bytes_out <= flow.bytes_in:
+                return ()
+            ep = self._open_episode(key, flow, host)
         ep.add(flow)
         if not detecting or ep.alerted or ep.bytes_out < self._floor:
             return ()
         return self._judge(flow, host, ep)
+
+    def _open_episode(self, key: ConvKey, flow: NetworkFlow, host: str) -> _Episode:
+        name = flow.server_name
+        peer = (self._domains.get(name) or self._domain(name)) if name else flow.dst_ip
+        ep = self._open[key] = self._convs[key] = _Episode(flow.start_ns, host, peer)
+        return ep
 
     def _judge(self, flow: NetworkFlow, host: str, ep: _Episode) -> Sequence[Alert]:
         pcr = ep.pcr
         if pcr < self.min_pcr:
             return ()
         large = ep.bytes_out >= self.min_bytes
-        req = ep.requests
-        cv = req.cv()
+        cv = ep.cv()
         junk = (
-            req.count >= self.junk_min_flows
+            ep.req_n >= self.junk_min_flows
             and ep.bytes_out >= self.junk_min_bytes
-            and (req.mean >= self.junk_min_request or (cv is not None and cv <= self.junk_max_cv))
+            and (
+                ep.req_mean >= self.junk_min_request or (cv is not None and cv <= self.junk_max_cv)
+            )
         )
         if not (large or junk):
             return ()
@@ -377,19 +421,24 @@ class AsymmetricOutbound(Detector):
             self._convs = convs = {k: ep for k, ep in convs.items() if ep is not _IDLE}
         convs[key] = _IDLE
         self._hosts.add(host)
-        idents: tuple[str | int | None, ...] = (
-            key[1],
-            self._domain(name) if name else None,
-            key[2],
-        )
-        for ident in idents:
-            if ident is None:
-                continue
-            hosts = self._dst_hosts.get(ident)
+        dst_hosts = self._dst_hosts
+        hosts = dst_hosts.get(key[1])
+        if hosts is None:
+            dst_hosts[key[1]] = {host}
+        else:
+            hosts.add(host)
+        if name:
+            domain = self._domains.get(name) or self._domain(name)
+            hosts = dst_hosts.get(domain)
             if hosts is None:
-                self._dst_hosts[ident] = {host}
+                dst_hosts[domain] = {host}
             else:
                 hosts.add(host)
+        hosts = dst_hosts.get(key[2])
+        if hosts is None:
+            dst_hosts[key[2]] = {host}
+        else:
+            hosts.add(host)
 
     def _domain(self, server_name: str) -> str:
         """The peer identity of a server name: ``dns:`` and its registered domain, cached.
@@ -477,7 +526,7 @@ class AsymmetricOutbound(Detector):
     ) -> Alert:
         proc = self._procs.get(flow.process_guid)
         name = proc.name if proc is not None else f"host {host}"
-        constant = cv is not None and cv <= self.junk_max_cv and ep.requests.count >= 2
+        constant = cv is not None and cv <= self.junk_max_cv and ep.req_n >= 2
         score = 0.5 + 0.15 * max(0.0, math.log10(max(1.0, ep.bytes_out / self.min_bytes)))
         score += 0.15 if z is None else 0.05
         score += 0.1 * port_rare + 0.1 * constant + 0.05 * (proc is not None and not proc.signer)
@@ -492,10 +541,10 @@ class AsymmetricOutbound(Detector):
             )
         if port_rare:
             rarity.append("uncommon port")
-        n = ep.requests.count + len(ep.open_flows)
+        n = ep.req_n + len(ep.open_flows or ())
         shape = f"{n} connection{'s' if n != 1 else ''}"
-        if junk and ep.requests.count:
-            shape += f", requests of {_fmt_bytes(ep.requests.mean)} on average"
+        if junk and ep.req_n:
+            shape += f", requests of {_fmt_bytes(ep.req_mean)} on average"
             if cv is not None:
                 shape += f" (CV {cv:.2f}{', near-constant' if constant else ''})"
         if z is None:
@@ -518,7 +567,7 @@ class AsymmetricOutbound(Detector):
                 dst_port=flow.dst_port,
                 domain=flow.server_name,
             ),
-            evidence=tuple(ep.evidence),
+            evidence=ep.last_evidence(),
             reason=(
                 f"{name} sent {_fmt_bytes(ep.bytes_out)} to {where} in "
                 f"{_fmt_duration(span)}, {100 * ep.bytes_out / (ep.bytes_out + ep.bytes_in):.0f}%"

@@ -77,7 +77,8 @@ from harness.fields import Field
 
 __all__ = ["UnseenProcessHttpsVolume"]
 
-_WEB = frozenset({AppProtocol.HTTP, AppProtocol.TLS})
+_HTTP, _TLS = AppProtocol.HTTP, AppProtocol.TLS
+_OUTBOUND = Direction.OUTBOUND
 
 
 def _mb(n: float) -> str:
@@ -87,18 +88,11 @@ def _mb(n: float) -> str:
 class _Window:
     """Bytes of one process instance within the last ``window_ns``, with their evidence."""
 
-    __slots__ = ("evidence", "items", "total")
+    __slots__ = ("items", "total")
 
     def __init__(self) -> None:
         self.items: deque[tuple[int, int, str]] = deque()
         self.total = 0
-
-    def add(self, ts_ns: int, nbytes: int, event_id: str, window_ns: int) -> None:
-        self.items.append((ts_ns, nbytes, event_id))
-        self.total += nbytes
-        horizon = ts_ns - window_ns
-        while self.items and self.items[0][0] <= horizon:
-            self.total -= self.items.popleft()[1]
 
 
 class UnseenProcessHttpsVolume(Detector):
@@ -168,35 +162,69 @@ class UnseenProcessHttpsVolume(Detector):
         self._alerted: set[str] = set()
 
     def fit(self, baseline: Iterable[Event]) -> None:
+        procs = self._procs
+        web_here, web_anywhere = self._web_here, self._web_anywhere
+        # process_guid -> host of the web uploads already learnt for it (until its start is
+        # learnt again, which can change its image): one look-up per further upload.
+        done: dict[str | None, str] = {}
         for event in baseline:
-            if isinstance(event, ProcessStart):
-                self._procs.learn(event)
-            elif (flow := _web_upload(event)) is not None:
-                image = self._image(flow.process_guid)
-                self._web_here.add((flow.host, image))
-                self._web_anywhere.add(image)
-        self._procs.end_baseline()
+            if type(event) is NetworkFlow:
+                if (
+                    event.direction is _OUTBOUND
+                    and ((app := event.app_protocol) is _TLS or app is _HTTP)
+                    and event.bytes_out > 0
+                ):
+                    guid, host = event.process_guid, event.host
+                    if done.get(guid) != host:
+                        image = self._image(guid)
+                        web_here.add((host, image))
+                        web_anywhere.add(image)
+                        done[guid] = host
+            elif type(event) is ProcessStart:
+                procs.learn(event)
+                done.pop(event.process_guid, None)
+        procs.end_baseline()
 
     def observe(self, event: Event) -> Sequence[Alert]:
-        released = self._hold.release(event.ts_ns) if self._hold else ()
-        if isinstance(event, ProcessStart):
-            self._procs.learn(event)
+        hold = self._hold
+        if event.ts_ns >= hold.next_due_ns:
+            released = hold.release(event.ts_ns)
+            if type(event) is NetworkFlow:
+                judged = self._judge(event)
+                return (*released, *judged) if released else judged
+            if type(event) is ProcessStart:
+                self._procs.learn(event)
             return released
-        judged = self._judge(event)
-        return (*released, *judged) if released else judged
+        if type(event) is NetworkFlow:
+            return self._judge(event)
+        if type(event) is ProcessStart:
+            self._procs.learn(event)
+        return ()
 
     def flush(self) -> Sequence[Alert]:
         return self._hold.release(None)
 
-    def _judge(self, event: Event) -> Sequence[Alert]:
-        flow = _web_upload(event)
-        if flow is None or flow.process_guid is None or flow.process_guid in self._alerted:
+    def _judge(self, flow: NetworkFlow) -> Sequence[Alert]:
+        # Called for every flow record: the common exits first, the window update inline.
+        if (
+            flow.direction is not _OUTBOUND
+            or ((app := flow.app_protocol) is not _TLS and app is not _HTTP)
+            or flow.bytes_out <= 0
+        ):
             return ()
         guid = flow.process_guid
+        if guid is None or guid in self._alerted:
+            return ()
         win = self._windows.get(guid)
         if win is None:
             win = self._windows[guid] = _Window()
-        win.add(flow.ts_ns, flow.bytes_out, flow.event_id, self.window_ns)
+        ts = flow.ts_ns
+        items = win.items
+        items.append((ts, flow.bytes_out, flow.event_id))
+        win.total += flow.bytes_out
+        horizon = ts - self.window_ns
+        while items and items[0][0] <= horizon:
+            win.total -= items.popleft()[1]
         if win.total < self.min_bytes:
             return ()
         image = self._image(guid)
@@ -251,15 +279,3 @@ class UnseenProcessHttpsVolume(Detector):
                 f"{minutes:g} min; never used HTTP(S) on this host before, {novelty}"
             ),
         )
-
-
-def _web_upload(event: Event) -> NetworkFlow | None:
-    """The event if it is an outward HTTP or TLS flow record that sent something."""
-    if (
-        isinstance(event, NetworkFlow)
-        and event.direction is Direction.OUTBOUND
-        and event.app_protocol in _WEB
-        and event.bytes_out > 0
-    ):
-        return event
-    return None

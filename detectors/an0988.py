@@ -270,23 +270,38 @@ class QuietProcessAfterFileAccess(Detector):
     # -- stream ---------------------------------------------------------------------------
 
     def fit(self, baseline: Iterable[Event]) -> None:
+        # Flat, dispatched on the event's class: the baseline is most of a recording.
+        procs = self._procs
+        read = self._read
+        t0 = self._t0
         for event in baseline:
-            if self._t0 is None:
-                self._t0 = event.ts_ns
-            if isinstance(event, ProcessStart):
-                self._learn_process(event)
-            elif isinstance(event, FileAccess):
-                self._read(event)
-            elif isinstance(event, NetworkFlow | DnsQuery):
-                p = self._procs.get(event.process_guid or "")
+            if t0 is None:
+                t0 = self._t0 = event.ts_ns
+            if type(event) is NetworkFlow:
+                p = procs.get(event.process_guid or "")
                 if p is not None:
-                    n = event.bytes_out if isinstance(event, NetworkFlow) else event.query_bytes
-                    self._count(p, n)
+                    n = event.bytes_out
+                    if n and p.counted >= 0:
+                        p.counted += n
+                        p.local.bytes += n
+                        p.fleet.bytes += n
+            elif type(event) is DnsQuery:
+                p = procs.get(event.process_guid or "")
+                if p is not None:
+                    n = event.query_bytes
+                    if n and p.counted >= 0:
+                        p.counted += n
+                        p.local.bytes += n
+                        p.fleet.bytes += n
+            elif type(event) is FileAccess:
+                read(event)
+            elif type(event) is ProcessStart:
+                self._learn_process(event)
 
     def observe(self, event: Event) -> Sequence[Alert]:
         # Called for every event: flat, with the common exits first (most flows belong to
         # processes already judged not quiet).
-        if isinstance(event, NetworkFlow):
+        if type(event) is NetworkFlow:
             p = self._procs.get(event.process_guid or "")
             if p is None:
                 return ()
@@ -303,17 +318,21 @@ class QuietProcessAfterFileAccess(Detector):
             if not dns and event.direction is not _OUTBOUND:
                 return ()
             return self._send(p, event, n, dns)
-        if isinstance(event, DnsQuery):
+        if type(event) is DnsQuery:
             p = self._procs.get(event.process_guid or "")
             if p is None:
                 return ()
-            self._count(p, event.query_bytes)
+            n = event.query_bytes
+            if n and p.counted >= 0:
+                p.counted += n
+                p.local.bytes += n
+                p.fleet.bytes += n
             if p.quiet is False:
                 return ()
-            return self._send(p, event, event.query_bytes, True)
-        if isinstance(event, FileAccess):
+            return self._send(p, event, n, True)
+        if type(event) is FileAccess:
             self._read(event)
-        elif isinstance(event, ProcessStart):
+        elif type(event) is ProcessStart:
             if self._t0 is None:
                 self._t0 = event.ts_ns
             self._learn_process(event)
@@ -381,9 +400,13 @@ class QuietProcessAfterFileAccess(Detector):
         p = self._procs.get(event.process_guid)
         if p is None:
             return
-        item = (event.ts_ns, event.path, event.bytes, event.event_id, event.process_guid)
-        horizon = event.ts_ns - self.read_window_ns
-        _push(p.reads, item, horizon)
+        ts = event.ts_ns
+        item = (ts, event.path, event.bytes, event.event_id, event.process_guid)
+        horizon = ts - self.read_window_ns
+        reads = p.reads
+        reads.append(item)
+        while reads[0][0] <= horizon:
+            reads.popleft()
         parent = self._procs.get(p.parent) if p.parent else None
         if parent is not None:
             _push(parent.reads, item, horizon)

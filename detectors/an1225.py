@@ -146,20 +146,11 @@ _MIN_Z_FLOWS = 3
 _PER_FLOW_SAMPLES = 256
 # Outbound flows of the named protocols and of unidentified ones; internal flows only for DNS
 # (a raw-socket tool talking to the internal resolver).
-_JUDGED_PAIRS = frozenset(
-    {
-        *(
-            (Direction.OUTBOUND, p)
-            for p in (
-                AppProtocol.DNS,
-                AppProtocol.HTTP,
-                AppProtocol.TLS,
-                AppProtocol.SMB,
-                AppProtocol.UNKNOWN,
-            )
-        ),
-        (Direction.INTERNAL, AppProtocol.DNS),
-    }
+_OUTBOUND, _INTERNAL = Direction.OUTBOUND, Direction.INTERNAL
+_DNS, _SMB = AppProtocol.DNS, AppProtocol.SMB
+#: Protocols judged on outbound flows; internal flows are judged for DNS only.
+_JUDGED_OUTBOUND = frozenset(
+    {AppProtocol.DNS, AppProtocol.HTTP, AppProtocol.TLS, AppProtocol.SMB, AppProtocol.UNKNOWN}
 )
 _REGULAR_PORTS: dict[AppProtocol, frozenset[int]] = {
     AppProtocol.DNS: frozenset({53}),
@@ -432,25 +423,37 @@ class AbnormalAppProtocolUse(Detector):
         seen = self._seen
         history = self._history_hosts
         per_flow: dict[tuple[str, AppProtocol], list[int]] = {}
+        guid_image = self._guid_image
+        # (host, subject, protocol) -> the per-flow samples of (host, protocol): one look-up
+        # per flow for both the novelty and the per-flow history.
+        samples_of: dict[tuple[str, str, AppProtocol], list[int]] = {}
         for event in baseline:
             if type(event) is NetworkFlow:
-                flow = event
-                proto = flow.app_protocol
-                if (flow.direction, proto) not in _JUDGED_PAIRS:
+                proto = event.app_protocol
+                direction = event.direction
+                if direction is _OUTBOUND:
+                    if proto not in _JUDGED_OUTBOUND:
+                        continue
+                elif direction is not _INTERNAL or proto is not _DNS:
                     continue
-                host = flow.host
-                subject = self._subject(flow)
+                host = event.host
+                subject = guid_image.get(event.process_guid)  # type: ignore[arg-type]
+                if subject is None:
+                    subject = self._destination(event)
                 key = (host, subject, proto)
-                if key not in seen:
-                    seen.add(key)
-                    history.add(host)
-                    self._fleet.learn(host, (subject, proto))
-                if flow.bytes_out:
+                samples = samples_of.get(key)
+                if samples is None:
+                    if key not in seen:
+                        seen.add(key)
+                        history.add(host)
+                        self._fleet.learn(host, (subject, proto))
                     samples = per_flow.get((host, proto))
                     if samples is None:
-                        per_flow[(host, proto)] = [flow.bytes_out]
-                    else:
-                        samples.append(flow.bytes_out)
+                        samples = per_flow[(host, proto)] = []
+                    samples_of[key] = samples
+                out = event.bytes_out
+                if out:
+                    samples.append(out)
             elif type(event) is DnsQuery:
                 history.add(event.host)
                 name = event.query
@@ -461,8 +464,10 @@ class AbnormalAppProtocolUse(Detector):
                     self._learn_domain_host(reg, event.host or event.src_ip)
             elif type(event) is ProcessStart:
                 self._learn_process(event)
-                self._baseline_images.add(self._guid_image[event.process_guid])
+                self._baseline_images.add(guid_image[event.process_guid])
         for bkey, values in per_flow.items():
+            if not values:
+                continue  # only flows that sent nothing
             # At most _PER_FLOW_SAMPLES per key, evenly spaced in time: plenty for a median/MAD.
             step = -(-len(values) // _PER_FLOW_SAMPLES)
             self._per_flow.extend(bkey, values[::step])
@@ -471,7 +476,7 @@ class AbnormalAppProtocolUse(Detector):
     # -- observe ---------------------------------------------------------------------------
 
     def observe(self, event: Event) -> Sequence[Alert]:
-        if self._hold:
+        if event.ts_ns >= self._hold.next_due_ns:
             released = self._hold.release(event.ts_ns)
             if released:
                 return (*released, *self._observe(event))
@@ -481,13 +486,12 @@ class AbnormalAppProtocolUse(Detector):
         return self._hold.release(None)
 
     def _observe(self, event: Event) -> Sequence[Alert]:
-        kind = type(event)
-        if kind is NetworkFlow:
-            return self._flow(event)  # type: ignore[arg-type]
-        if kind is DnsQuery:
-            return self._dns(event)  # type: ignore[arg-type]
-        if kind is ProcessStart:
-            self._learn_process(event)  # type: ignore[arg-type]
+        if type(event) is NetworkFlow:
+            return self._flow(event)
+        if type(event) is DnsQuery:
+            return self._dns(event)
+        if type(event) is ProcessStart:
+            self._learn_process(event)
         return ()
 
     def _learn_process(self, event: ProcessStart) -> None:
@@ -609,6 +613,11 @@ class AbnormalAppProtocolUse(Detector):
             image = self._guid_image.get(guid)
             if image is not None:
                 return image
+        return self._destination(flow)
+
+    @staticmethod
+    def _destination(flow: NetworkFlow) -> str:
+        """The subject of a flow without a known process: its registered domain or address."""
         if flow.server_name:
             return "dst:" + split_name(flow.server_name)[1]
         return "dst:" + flow.dst_ip
@@ -629,20 +638,29 @@ class AbnormalAppProtocolUse(Detector):
 
     def _flow(self, flow: NetworkFlow) -> Sequence[Alert]:
         proto = flow.app_protocol
-        if (flow.direction, proto) not in _JUDGED_PAIRS:
+        direction = flow.direction
+        if direction is _OUTBOUND:
+            if proto not in _JUDGED_OUTBOUND:
+                return ()
+        elif direction is not _INTERNAL or proto is not _DNS:
             return ()
         host = flow.host
-        entity = flow.process_guid or host
+        guid = flow.process_guid
+        subject = self._guid_image.get(guid) if guid is not None else None
+        if subject is None:
+            subject = self._destination(flow)
+        if proto is not _SMB and (host, subject, proto) in self._seen:
+            return ()  # used in the baseline (and learnt in the fleet then)
+        entity = guid or host
         ts = flow.ts_ns
-        if proto is AppProtocol.SMB and flow.direction is Direction.OUTBOUND and flow.bytes_out:
+        if proto is _SMB and direction is _OUTBOUND and flow.bytes_out:
             if self._in_episode(entity, "smb-out", ts):
                 return ()
             self._episodes[(entity, "smb-out")] = ts
             smb = _FlowWindow()
             smb.add(flow, False, self.flow_window_ns)
             return (self._flow_alert(flow, "SMB to an outside address", smb, 1.0, None),)
-        subject = self._subject(flow)
-        if (host, subject, proto) in self._seen:
+        if proto is _SMB and (host, subject, proto) in self._seen:
             return ()  # used in the baseline (and learnt in the fleet then)
         fleet_key = (subject, proto)
         abnormal = self._rare(subject, fleet_key)

@@ -392,39 +392,46 @@ class UncommonFlows(Detector):
         self._grace_end = ts_ns + self.grace_ns
 
     def fit(self, baseline: Iterable[Event]) -> None:
+        # Flat, dispatched on the event's class: the baseline is most of a recording.
         starts: list[ProcessStart] = []
+        procs = self._procs
+        internal, net_images = self._internal, self._net_images
+        guid_image: dict[str, str] = {}  # what procs.image() answers, without two calls
         for event in baseline:
             if self._t0 is None:
                 self._start_clock(event.ts_ns)
-            if isinstance(event, ProcessStart):
-                self._procs.learn(event)
-                self._base_images.add(image_key(event.image))
+            if type(event) is NetworkFlow:
+                direction = event.direction
+                if direction is not _INBOUND:
+                    internal.add(event.src_ip)
+                if direction is _INTERNAL:
+                    internal.add(event.dst_ip)
+                if event.start_ns < self._grace_end:
+                    self._early.add(_flow_conn(event))
+                if direction is not _OUTBOUND:
+                    continue
+                guid = event.process_guid
+                image = guid_image.get(guid) if guid is not None else None
+                if image is not None:
+                    net_images.add(image)
+                app, transport, port = event.app_protocol, event.transport, event.dst_port
+                ok = (_TCP_OK if transport is _TCP else _UDP_OK).get(port)
+                if ok is not None and app in ok:
+                    continue  # conforms (the fast table agrees with port_protocol_verdict)
+                if port_protocol_verdict(app, transport, port) is not None:
+                    self._known_dst.add((event.dst_ip, app, transport, port))
+                    if image is not None:
+                        self._known_image.add((image, app, transport, port))
+            elif type(event) is ProcessStart:
+                procs.learn(event)
+                image = image_key(event.image)
+                guid_image[event.process_guid] = image
+                self._base_images.add(image)
                 starts.append(event)
-            elif isinstance(event, NetworkFlow):
-                self._learn_flow(event)
         # A process started in the baseline may first talk outward in the detection window;
         # judged now, when the baseline's network-using images are all known.
         for proc in starts:
             self._judge_process(proc)
-
-    def _learn_flow(self, flow: NetworkFlow) -> None:
-        direction = flow.direction
-        if direction is not _INBOUND:
-            self._internal.add(flow.src_ip)
-        if direction is _INTERNAL:
-            self._internal.add(flow.dst_ip)
-        if flow.start_ns < self._grace_end:
-            self._early.add(_flow_conn(flow))
-        if direction is not _OUTBOUND:
-            return
-        image = self._procs.image(flow.process_guid)
-        if image is not None:
-            self._net_images.add(image)
-        if port_protocol_verdict(flow.app_protocol, flow.transport, flow.dst_port) is not None:
-            key = (flow.app_protocol, flow.transport, flow.dst_port)
-            self._known_dst.add((flow.dst_ip, *key))
-            if image is not None:
-                self._known_image.add((image, *key))
 
     def _judge_process(self, proc: ProcessStart) -> None:
         """Remember ``proc`` as a candidate if its launch alone could make it alert."""

@@ -52,7 +52,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections import OrderedDict, deque
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -267,7 +267,9 @@ def default_matcher() -> PublicSuffixMatcher:
 
 
 # Bound methods looked up once: these are called per event.
-split_name = _DEFAULT_MATCHER.split
+#: ``(subdomain, registered_domain)`` of a name with the bundled list: the memoised function
+#: itself, so a cache hit is one C-level call (see :meth:`PublicSuffixMatcher.split`).
+split_name: Callable[[str], tuple[str, str]] = _DEFAULT_MATCHER._split
 registered_domain = _DEFAULT_MATCHER.registered_domain
 subdomain = _DEFAULT_MATCHER.subdomain
 

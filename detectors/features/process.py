@@ -19,12 +19,15 @@ from detectors.features.stats import FirstSeen
 from harness.alerts import Alert
 from harness.events import ProcessStart
 
-__all__ = ["DeploymentHold", "ProcessTable", "image_key"]
+__all__ = ["NEVER", "DeploymentHold", "ProcessTable", "image_key"]
 
 #: Operating-system binaries, as :func:`image_key` writes them: never "rolled out".
 _WINDOWS_DIR = "c:\\windows\\"
 
 _SHARED_PROFILES = frozenset({"public", "default", "all users"})
+
+#: A time after every event's (nanoseconds since the epoch: year 2262).
+NEVER = 2**63
 
 
 @lru_cache(maxsize=65_536)
@@ -115,13 +118,16 @@ class DeploymentHold:
     taken for a deployment; a pilot rollout to fewer hosts alerts.
     """
 
-    __slots__ = ("_held", "_table", "hold_ns", "min_hosts")
+    __slots__ = ("_held", "_table", "hold_ns", "min_hosts", "next_due_ns")
 
     def __init__(self, table: ProcessTable, *, hold_ns: int, min_hosts: int) -> None:
         self._table = table
         self.hold_ns = hold_ns
         self.min_hosts = min_hosts
         self._held: list[tuple[int, str, Alert]] = []
+        #: When the earliest held alert is due (:data:`NEVER` when none is held): a stream
+        #: needs to call :meth:`release` only from then on, so the common case is one compare.
+        self.next_due_ns = NEVER
 
     def applies(self, proc: ProcessStart | None) -> bool:
         """Whether alerts on ``proc`` go through the hold (signed, fleet-new, not the OS)."""
@@ -139,6 +145,7 @@ class DeploymentHold:
         first = self._table.first_start_ns(image)
         due = (first if first is not None else alert.ts_ns) + self.hold_ns
         self._held.append((due, image, alert))
+        self.next_due_ns = min(self.next_due_ns, due)
         return ()
 
     def release(self, now_ns: int | None) -> tuple[Alert, ...]:
@@ -154,6 +161,7 @@ class DeploymentHold:
             elif self._table.fleet_hosts(image) < self.min_hosts:
                 out.append(alert)
         self._held = kept
+        self.next_due_ns = min((due for due, _, _ in kept), default=NEVER)
         return tuple(out)
 
     def __bool__(self) -> bool:

@@ -213,8 +213,20 @@ class RobustBaseline(Generic[K]):
         self._cache.pop(key, None)
 
     def extend(self, key: K, values: Iterable[float]) -> None:
-        """Add several historical samples for ``key``."""
-        for value in values:
+        """Add several historical samples for ``key`` (as many :meth:`add` calls would)."""
+        batch = list(values)
+        if not batch:
+            return
+        samples = self._samples.get(key)
+        if samples is None:
+            samples = self._samples[key] = []
+            self._seen[key] = 0
+        # While the reservoir has room every sample is kept and no random draw is made.
+        room = max(0, self._max - len(samples))
+        samples.extend(map(float, batch[:room]))
+        self._seen[key] += min(room, len(batch))
+        self._cache.pop(key, None)
+        for value in batch[room:]:
             self.add(key, value)
 
     def summary(self, key: K) -> RobustSummary | None:

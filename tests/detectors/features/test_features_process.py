@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from detectors.features.process import DeploymentHold, ProcessTable, image_key
+from detectors.features.process import NEVER, DeploymentHold, ProcessTable, image_key
 from harness.alerts import Alert, Entity
 from harness.analytics import analytic_id
 from harness.events import NS_PER_S, ProcessStart
@@ -86,12 +86,14 @@ def test_held_alert_is_released_after_the_hold_unless_the_image_spread() -> None
         table.learn(p)
     assert hold.submit(lone, _alert(10 * NS_PER_S)) == ()
     assert hold.submit(spread, _alert(10 * NS_PER_S)) == ()
+    assert hold.next_due_ns == 100 * NS_PER_S  # the images first started at 0
     assert hold.release(50 * NS_PER_S) == ()  # still within the hold
     for host in ("h2", "h3"):
         table.learn(_start(host, spread.image, 60 * NS_PER_S))
     released = hold.release(100 * NS_PER_S)
     assert [a.ts_ns for a in released] == [10 * NS_PER_S]  # the lone one only
     assert not hold
+    assert hold.next_due_ns == NEVER
 
 
 def test_already_spread_image_is_dropped_at_once_and_flush_releases_the_rest() -> None:

@@ -134,6 +134,20 @@ def test_robust_baseline_reservoir_is_bounded_and_reproducible() -> None:
     assert fit(1) == fit(1)
 
 
+def test_robust_baseline_extend_is_add_after_add() -> None:
+    # extend() fills the reservoir in bulk; past that it must draw exactly as add() does.
+    bulk: RobustBaseline[str] = RobustBaseline(max_samples_per_key=25, seed=3)
+    one: RobustBaseline[str] = RobustBaseline(max_samples_per_key=25, seed=3)
+    bulk.add("k", 7)
+    one.add("k", 7)
+    bulk.extend("k", range(100))
+    bulk.extend("k", [])
+    for v in range(100):
+        one.add("k", v)
+    assert bulk.summary("k") == one.summary("k")
+    assert bulk.z("k", 40) == one.z("k", 40)
+
+
 def test_robust_z_resists_outliers_in_history() -> None:
     base: RobustBaseline[str] = RobustBaseline()
     base.extend("k", [100, 102, 98, 101, 99, 100, 10**9])  # one huge outlier in the history
