@@ -58,7 +58,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Generic, TypeVar
 
-from detectors.features.stats import CLOG2
+from detectors.features.stats import CLOG2, keyed_state
 from harness.errors import InvalidParameterError
 
 __all__ = [
@@ -455,19 +455,7 @@ class DistinctCounter(Generic[K]):
 
     def add(self, key: K, value: str, ts_ns: int) -> int:
         """Record ``value`` for ``key`` at ``ts_ns``; return the distinct count in the window."""
-        keys = self._keys
-        state = keys.get(key)
-        if state is None:
-            state = _DistinctState(ts_ns)
-            keys[key] = state
-            if len(keys) > self._max_keys:
-                keys.popitem(last=False)
-        else:
-            keys.move_to_end(key)
-            if ts_ns < state.latest:
-                ts_ns = state.latest
-            else:
-                state.latest = ts_ns
+        state, ts_ns = keyed_state(self._keys, key, ts_ns, _DistinctState, self._max_keys)
         seen = state.seen
         if value in seen:
             seen.move_to_end(value)
@@ -575,19 +563,7 @@ class InformationCounter(Generic[K]):
 
     def add(self, key: K, data: str, ts_ns: int) -> int:
         """Count ``data`` for ``key`` at ``ts_ns``; return the key's value (bytes) in the window."""
-        keys = self._keys
-        state = keys.get(key)
-        if state is None:
-            state = _InfoState(ts_ns)
-            keys[key] = state
-            if len(keys) > self._max_keys:
-                keys.popitem(last=False)
-        else:
-            keys.move_to_end(key)
-            if ts_ns < state.latest:
-                ts_ns = state.latest
-            else:
-                state.latest = ts_ns
+        state, ts_ns = keyed_state(self._keys, key, ts_ns, _InfoState, self._max_keys)
         bucket = ts_ns // self._bucket
         self._expire(state, bucket)
         counted = state.counted

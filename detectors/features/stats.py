@@ -19,9 +19,9 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter, OrderedDict, deque
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from harness.errors import InvalidParameterError
 
@@ -32,11 +32,44 @@ __all__ = [
     "RobustSummary",
     "RunningStats",
     "SlidingSum",
+    "keyed_state",
     "producer_consumer_ratio",
     "shannon_entropy",
 ]
 
 K = TypeVar("K", bound=Hashable)
+
+
+class _Timed(Protocol):
+    latest: int
+
+
+S = TypeVar("S", bound=_Timed)
+
+
+def keyed_state(
+    keys: OrderedDict[K, S], key: K, ts_ns: int, make: Callable[[int], S], max_keys: int
+) -> tuple[S, int]:
+    """The state of ``key`` in a bounded least-recently-used table, and the time to use.
+
+    A new key gets ``make(ts_ns)``; past ``max_keys`` the least recently used key is dropped.
+    Time never runs backwards per key: an event older than the key's latest is counted at the
+    latest (streams are only nearly ordered), which keeps sliding windows monotone.
+    """
+    state = keys.get(key)
+    if state is None:
+        state = make(ts_ns)
+        keys[key] = state
+        if len(keys) > max_keys:
+            keys.popitem(last=False)
+        return state, ts_ns
+    keys.move_to_end(key)
+    if ts_ns < state.latest:
+        return state, state.latest
+    state.latest = ts_ns
+    return state, ts_ns
+
+
 H = TypeVar("H", bound=Hashable)
 
 #: Consistency constant: for normally distributed data, 1.4826 * MAD estimates the standard
@@ -344,19 +377,7 @@ class SlidingSum(Generic[K]):
 
     def add(self, key: K, ts_ns: int, amount: int | float) -> int | float:
         """Add ``amount`` at ``ts_ns``; return the key's windowed sum."""
-        keys = self._keys
-        state = keys.get(key)
-        if state is None:
-            state = _SumState(ts_ns)
-            keys[key] = state
-            if len(keys) > self._max_keys:
-                keys.popitem(last=False)
-        else:
-            keys.move_to_end(key)
-            if ts_ns < state.latest:
-                ts_ns = state.latest
-            else:
-                state.latest = ts_ns
+        state, ts_ns = keyed_state(self._keys, key, ts_ns, _SumState, self._max_keys)
         slot = ts_ns // self._resolution
         slots = state.slots
         if slots and slots[-1][0] == slot:
