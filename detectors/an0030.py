@@ -139,7 +139,8 @@ class _Episode:
 
     The request sizes' running mean and variance are kept inline (Welford's algorithm, as
     :class:`~detectors.features.stats.RunningStats` computes them): an episode is created for
-    every upload-leaning conversation, so it is kept to plain slots.
+    every upload-leaning conversation, so it is kept to plain slots, and records are added to
+    it by :meth:`AsymmetricOutbound._record` itself rather than through a method call.
     """
 
     __slots__ = (
@@ -175,28 +176,6 @@ class _Episode:
         #: Event ids, the most recent last; trimmed to the last _EVIDENCE_MAX now and then.
         self.evidence: list[str] = []
         self.alerted = False
-
-    def add(self, flow: NetworkFlow) -> None:
-        out = flow.bytes_out
-        self.bytes_out += out
-        self.bytes_in += flow.bytes_in
-        self.last_ns = flow.ts_ns
-        evidence = self.evidence
-        evidence.append(flow.event_id)
-        if len(evidence) > 2 * _EVIDENCE_MAX:
-            del evidence[:-_EVIDENCE_MAX]
-        pending = self.open_flows
-        if flow.is_final:
-            x = out if pending is None else pending.pop(flow.flow_id, 0) + out
-            n = self.req_n + 1
-            self.req_n = n
-            delta = x - self.req_mean
-            self.req_mean += delta / n
-            self.req_m2 += delta * (x - self.req_mean)
-        elif pending is None:
-            self.open_flows = {flow.flow_id: out}
-        else:
-            pending[flow.flow_id] = pending.get(flow.flow_id, 0) + out
 
     @property
     def pcr(self) -> float:
@@ -331,12 +310,29 @@ class AsymmetricOutbound(Detector):
     # -- stream ---------------------------------------------------------------------------
 
     def fit(self, baseline: Iterable[Event]) -> None:
-        ingest = self._ingest
+        record = self._record
         learn = self._procs.learn
         for event in baseline:
             if type(event) is NetworkFlow:
-                if event.direction is _OUTBOUND:
-                    ingest(event, False)
+                if event.direction is not _OUTBOUND:
+                    continue
+                # One outbound record. Most are downloads in an idle conversation, which need
+                # only the look-up, so the look-up is made here and the rest in _record. The
+                # conversation key holds no enum: a bool for the transport hashes faster.
+                ts = event.ts_ns
+                if ts >= self._next_sweep:
+                    self._sweep(ts)
+                host = event.host or event.src_ip
+                key = (
+                    event.process_guid or host,
+                    event.dst_ip,
+                    event.dst_port,
+                    event.transport is _UDP,
+                )
+                ep = self._convs.get(key)
+                if ep is _IDLE and event.bytes_out <= event.bytes_in:
+                    continue
+                record(event, ts, host, key, ep, False)
             elif type(event) is ProcessStart:
                 learn(event)
         for key, ep in list(self._open.items()):
@@ -346,40 +342,76 @@ class AsymmetricOutbound(Detector):
         if type(event) is NetworkFlow:
             if event.direction is not _OUTBOUND:
                 return ()
-            return self._ingest(event, True)
+            # The same front as in fit, then the record.
+            ts = event.ts_ns
+            if ts >= self._next_sweep:
+                self._sweep(ts)
+            host = event.host or event.src_ip
+            key = (
+                event.process_guid or host,
+                event.dst_ip,
+                event.dst_port,
+                event.transport is _UDP,
+            )
+            ep = self._convs.get(key)
+            if ep is _IDLE and event.bytes_out <= event.bytes_in:
+                return ()
+            return self._record(event, ts, host, key, ep, True)
         if type(event) is ProcessStart:
             self._procs.learn(event)
         return ()
 
     # -- internals ------------------------------------------------------------------------
 
-    def _ingest(self, flow: NetworkFlow, detecting: bool) -> Sequence[Alert]:
-        """One outbound flow record. Called for every one: kept flat, common exits first."""
-        ts = flow.ts_ns
-        if ts >= self._next_sweep:
-            self._sweep(ts)
-        host = flow.host or flow.src_ip
-        # No enum in the key: a bool for the transport hashes faster than a StrEnum member.
-        key = (flow.process_guid or host, flow.dst_ip, flow.dst_port, flow.transport is _UDP)
-        # One lookup per record: a conversation is unseen (None), seen and idle (_IDLE), or in
-        # an episode.
-        ep = self._convs.get(key)
+    def _record(
+        self,
+        flow: NetworkFlow,
+        ts: int,
+        host: str,
+        key: ConvKey,
+        ep: _Episode | None,
+        detecting: bool,
+    ) -> Sequence[Alert]:
+        """One outbound flow record of conversation ``key``, whose state ``ep`` was just looked
+        up (by ``fit`` or ``observe``), at time ``ts`` from ``host``. Alerts only when
+        ``detecting``."""
+        # A conversation is unseen (None), seen and idle (_IDLE), or in an episode.
+        out = flow.bytes_out
         if ep is _IDLE:
-            if flow.bytes_out <= flow.bytes_in:
+            if out <= flow.bytes_in:
                 return ()
             ep = self._open_episode(key, flow, host)
         elif ep is None:
             self._learn_peer(key, host, flow.server_name)
-            if flow.bytes_out <= flow.bytes_in:
+            if out <= flow.bytes_in:
                 return ()
             ep = self._open_episode(key, flow, host)
         elif ts - ep.last_ns > self.gap_ns:
             self._close(key, ep)
-            if flow.bytes_out <= flow.bytes_in:
+            if out <= flow.bytes_in:
                 return ()
             ep = self._open_episode(key, flow, host)
-        ep.add(flow)
-        if not detecting or ep.alerted or ep.bytes_out < self._floor:
+        # Add the record to the episode (inlined: once per record of every episode).
+        sent = ep.bytes_out = ep.bytes_out + out
+        ep.bytes_in += flow.bytes_in
+        ep.last_ns = ts
+        evidence = ep.evidence
+        evidence.append(flow.event_id)
+        if len(evidence) > 2 * _EVIDENCE_MAX:
+            del evidence[:-_EVIDENCE_MAX]
+        pending = ep.open_flows
+        if flow.is_final:
+            # A request ends: Welford's update of the request sizes' mean and variance.
+            x = out if pending is None else pending.pop(flow.flow_id, 0) + out
+            n = ep.req_n = ep.req_n + 1
+            delta = x - ep.req_mean
+            ep.req_mean += delta / n
+            ep.req_m2 += delta * (x - ep.req_mean)
+        elif pending is None:
+            ep.open_flows = {flow.flow_id: out}
+        else:
+            pending[flow.flow_id] = pending.get(flow.flow_id, 0) + out
+        if not detecting or ep.alerted or sent < self._floor:
             return ()
         return self._judge(flow, host, ep)
 

@@ -196,6 +196,13 @@ class UnseenProcessHttpsVolume(Detector):
                 self._procs.learn(event)
             return released
         if type(event) is NetworkFlow:
+            # _judge's first exits, inlined: most flows are not web uploads.
+            if (
+                event.direction is not _OUTBOUND
+                or ((app := event.app_protocol) is not _TLS and app is not _HTTP)
+                or event.bytes_out <= 0
+            ):
+                return ()
             return self._judge(event)
         if type(event) is ProcessStart:
             self._procs.learn(event)

@@ -64,6 +64,7 @@ Known gaps:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -167,8 +168,8 @@ class _Proc:
         self.quiet_reason = ""
         #: Data reads by this process and its children.
         self.reads: deque[_Read] = deque()
-        #: (ts_ns, bytes, event_id, is_dns, label) of sends within the window.
-        self.window: deque[tuple[int, int, str, bool, str]] = deque()
+        #: (ts_ns, bytes, event, is_dns) of sends within the window.
+        self.window: deque[tuple[int, int, NetworkFlow | DnsQuery, bool]] = deque()
         self.window_total = 0
         self.dns_total = 0
         self.last_send_ns = -1
@@ -270,39 +271,49 @@ class QuietProcessAfterFileAccess(Detector):
     # -- stream ---------------------------------------------------------------------------
 
     def fit(self, baseline: Iterable[Event]) -> None:
-        # Flat, dispatched on the event's class: the baseline is most of a recording.
+        # Flat, dispatched on the event's class: the baseline is most of a recording. No
+        # instance alerts in the baseline, so a send is only added to the instance's ``counted``
+        # here; the instances' totals go into their (host, image) and fleet histories at the
+        # end (integer sums: the same totals as adding them event by event).
         procs = self._procs
+        get = procs.get
         read = self._read
-        t0 = self._t0
-        for event in baseline:
-            if t0 is None:
-                t0 = self._t0 = event.ts_ns
+        learn = self._learn_process
+        events = iter(baseline)
+        first = next(events, None)
+        if first is None:
+            return
+        if self._t0 is None:
+            self._t0 = first.ts_ns
+        fitted: list[_Proc] = []
+        for event in itertools.chain((first,), events):
             if type(event) is NetworkFlow:
-                p = procs.get(event.process_guid or "")
+                p = get(event.process_guid)  # type: ignore[arg-type]  # None: no process
                 if p is not None:
-                    n = event.bytes_out
-                    if n and p.counted >= 0:
-                        p.counted += n
-                        p.local.bytes += n
-                        p.fleet.bytes += n
+                    p.counted += event.bytes_out
             elif type(event) is DnsQuery:
-                p = procs.get(event.process_guid or "")
+                p = get(event.process_guid)  # type: ignore[arg-type]
                 if p is not None:
-                    n = event.query_bytes
-                    if n and p.counted >= 0:
-                        p.counted += n
-                        p.local.bytes += n
-                        p.fleet.bytes += n
+                    p.counted += event.query_bytes
             elif type(event) is FileAccess:
                 read(event)
             elif type(event) is ProcessStart:
-                self._learn_process(event)
+                old = get(event.process_guid)
+                if old is not None:
+                    fitted.append(old)  # a reused guid: keep what the old instance sent
+                learn(event)
+        fitted.extend(procs.values())
+        for p in fitted:
+            n = p.counted
+            if n:
+                p.local.bytes += n
+                p.fleet.bytes += n
 
     def observe(self, event: Event) -> Sequence[Alert]:
         # Called for every event: flat, with the common exits first (most flows belong to
         # processes already judged not quiet).
         if type(event) is NetworkFlow:
-            p = self._procs.get(event.process_guid or "")
+            p = self._procs.get(event.process_guid)  # type: ignore[arg-type]  # None: no process
             if p is None:
                 return ()
             n = event.bytes_out
@@ -319,7 +330,7 @@ class QuietProcessAfterFileAccess(Detector):
                 return ()
             return self._send(p, event, n, dns)
         if type(event) is DnsQuery:
-            p = self._procs.get(event.process_guid or "")
+            p = self._procs.get(event.process_guid)  # type: ignore[arg-type]
             if p is None:
                 return ()
             n = event.query_bytes
@@ -409,7 +420,10 @@ class QuietProcessAfterFileAccess(Detector):
             reads.popleft()
         parent = self._procs.get(p.parent) if p.parent else None
         if parent is not None:
-            _push(parent.reads, item, horizon)
+            reads = parent.reads
+            reads.append(item)
+            while reads[0][0] <= horizon:
+                reads.popleft()
 
     def _access(self, p: _Proc, now_ns: int) -> list[_Read]:
         """Data reads within the read window by ``p``, its children and its parent's tree."""
@@ -443,19 +457,19 @@ class QuietProcessAfterFileAccess(Detector):
             self._judge_quiet(p, ts)
             if not p.quiet:
                 return ()
-        label = "DNS" if dns or not isinstance(event, NetworkFlow) else _channel(event)
         win = p.window
-        win.append((ts, n, event.event_id, dns, label))
-        p.window_total += n
+        win.append((ts, n, event, dns))
+        total = p.window_total + n
         if dns:
             p.dns_total += n
         horizon = ts - self.window_ns
         while win[0][0] <= horizon:
-            _, old, _, was_dns, _ = win.popleft()
-            p.window_total -= old
+            _, old, _, was_dns = win.popleft()
+            total -= old
             if was_dns:
                 p.dns_total -= old
-        if p.window_total < self.min_bytes and p.dns_total < self.dns_min_bytes:
+        p.window_total = total
+        if total < self.min_bytes and p.dns_total < self.dns_min_bytes:
             return ()
         reads = self._access(p, ts)
         read_bytes = sum(r[2] for r in reads)
@@ -485,7 +499,7 @@ class QuietProcessAfterFileAccess(Detector):
         score = 0.5 + 0.2 * math.log10(max(1.0, volume / threshold))
         score += 0.15 * known_quiet + 0.1 * (files >= 5 * self.min_files)
         score += 0.05 * (start.signer is None)
-        labels = sorted({w[4] for w in p.window})
+        labels = sorted({_label(w[2], w[3]) for w in p.window})
         if isinstance(event, NetworkFlow):
             dst_ip, dst_port, domain = event.dst_ip, event.dst_port, event.server_name
         elif isinstance(event, DnsQuery):
@@ -496,7 +510,7 @@ class QuietProcessAfterFileAccess(Detector):
         readers = f" (read by {', '.join(others)})" if others else ""
         evidence = [r[3] for r in reads[:_READ_EVIDENCE]]
         evidence += [r[3] for r in reads[_READ_EVIDENCE:][-_READ_EVIDENCE:]]
-        evidence += [w[2] for w in list(p.window)[-_SEND_EVIDENCE:]]
+        evidence += [w[2].event_id for w in list(p.window)[-_SEND_EVIDENCE:]]
         dns_note = ""
         if p.dns_total * 10 >= p.window_total:
             count = sum(1 for w in p.window if w[3])
@@ -526,10 +540,9 @@ class QuietProcessAfterFileAccess(Detector):
         )
 
 
-def _push(reads: deque[_Read], item: _Read, horizon: int) -> None:
-    reads.append(item)
-    while reads[0][0] <= horizon:
-        reads.popleft()
+def _label(event: NetworkFlow | DnsQuery, dns: bool) -> str:
+    """How a send went out, for the alert's reason: DNS, or the flow's channel."""
+    return "DNS" if dns or not isinstance(event, NetworkFlow) else _channel(event)
 
 
 def _channel(flow: NetworkFlow) -> str:

@@ -31,7 +31,7 @@ seconds (the windowed value only lags by the counter's lazy buffer), well inside
 **Fleet evidence**: a registered domain queried with long subdomains (16 characters or more)
 by at least ``service_min_hosts`` distinct hosts (baseline and detection window alike) is a
 service: AV reputation look-ups (Sophos, McAfee GTI), telemetry and CDN names. Its queries are
-then skipped at the cost of a dict look-up (on the name's last two or three labels, before the
+then skipped at the cost of a suffix test (on the name's last two or three labels, before the
 Public Suffix split: a name under a private suffix registered below a service domain is
 skipped with it). A tunnel is one or a few clients to one domain (a
 client and its resolver, when a capture sees both sides). Reverse look-ups (``.arpa``) are not
@@ -62,13 +62,18 @@ outbound flows are summed over ``flow_window_s``. It alerts when:
   ``min_z`` or more against what this host normally sends per flow over the protocol
   (:class:`~detectors.features.stats.RobustBaseline` learnt in ``fit``) with the same PCR
   condition and at least a tenth of ``min_out_bytes``;
-* **irregular port**: ``irregular_min_flows`` flows of an identified protocol off its ports
+* **irregular port**: ``irregular_min_flows`` messages of an identified protocol off its ports
   (DNS off 53; HTTP off 80/8080/8000/8008/3128; TLS off 443/8443 and the IANA TLS service ports
   465, 563, 636, 853, 989-995, 3269, 5061; SMB off 445/139), multicast excluded (mDNS, LLMNR);
-* **DNS from an abnormal sender**: ``min_dns_flows`` DNS flows from a process that is not the
-  host's usual DNS sender (a raw socket: iodine, dnscat2 without the resolver API), or, with
-  no process identity, to a resolver the host never used (only judged for hosts seen in the
-  baseline: without history every resolver would be new).
+* **DNS from an abnormal sender**: ``min_dns_flows`` DNS messages from a process that is not
+  the host's usual DNS sender (a raw socket: iodine, dnscat2 without the resolver API), or,
+  with no process identity, to a resolver the host never used (only judged for hosts seen in
+  the baseline: without history every resolver would be new).
+
+A *message* is a TCP flow record, or a UDP datagram sent (a UDP record counts its
+``packets_out``): a tool that keeps one UDP socket for all its queries (iodine does, and so do
+most hand-written clients) is one flow but many DNS messages, and must weigh as much as a tool
+that opens a socket per query.
 
 SMB to an outside address (``OUTBOUND`` direction) alerts whatever the process. Only outbound
 flows are judged, plus internal DNS (a raw-socket tool talking to the internal resolver).
@@ -132,6 +137,7 @@ from harness.events import (
     EventKind,
     NetworkFlow,
     ProcessStart,
+    Transport,
 )
 from harness.fields import Field
 
@@ -142,6 +148,7 @@ _LONG_NAME = 16  # subdomain length from which a host counts toward a domain bei
 _DATA_LABEL = 16  # label length from which a name can be data-like
 _DATA_BIGRAM = -3.9  # nats per bigram: English-like host labels score above, encodings below
 _MIN_Z_FLOWS = 3
+_UDP = Transport.UDP
 
 _PER_FLOW_SAMPLES = 256
 # Outbound flows of the named protocols and of unidentified ones; internal flows only for DNS
@@ -215,26 +222,35 @@ class _DnsKey:
 class _FlowWindow:
     """Outbound flow records of one abnormal (entity, subject, protocol) in a sliding window."""
 
-    __slots__ = ("bytes_in", "bytes_out", "irregular", "items")
+    __slots__ = ("bytes_in", "bytes_out", "irregular", "items", "messages")
 
     def __init__(self) -> None:
-        self.items: deque[tuple[int, int, int, bool, str]] = deque()
+        self.items: deque[tuple[int, int, int, int, bool, str]] = deque()
         self.bytes_out = 0
         self.bytes_in = 0
+        #: Messages in the window (see the module docstring), and how many were off-port.
+        self.messages = 0
         self.irregular = 0
 
     def add(self, flow: NetworkFlow, irregular: bool, window_ns: int) -> None:
-        self.items.append((flow.ts_ns, flow.bytes_out, flow.bytes_in, irregular, flow.event_id))
+        msgs = max(flow.packets_out, 1) if flow.transport is _UDP else 1
+        self.items.append(
+            (flow.ts_ns, flow.bytes_out, flow.bytes_in, msgs, irregular, flow.event_id)
+        )
         self.bytes_out += flow.bytes_out
         self.bytes_in += flow.bytes_in
-        self.irregular += irregular
+        self.messages += msgs
+        if irregular:
+            self.irregular += msgs
         horizon = flow.ts_ns - window_ns
         items = self.items
         while items[0][0] <= horizon:
-            _, out, inb, irr, _ = items.popleft()
+            _, out, inb, n, irr, _ = items.popleft()
             self.bytes_out -= out
             self.bytes_in -= inb
-            self.irregular -= irr
+            self.messages -= n
+            if irr:
+                self.irregular -= n
 
     @property
     def pcr(self) -> float:
@@ -242,7 +258,7 @@ class _FlowWindow:
         return (self.bytes_out - self.bytes_in) / total if total else 0.0
 
     def evidence(self) -> tuple[str, ...]:
-        return tuple(item[4] for item in list(self.items)[-_MAX_EVIDENCE:])
+        return tuple(item[5] for item in list(self.items)[-_MAX_EVIDENCE:])
 
 
 class AbnormalAppProtocolUse(Detector):
@@ -352,14 +368,15 @@ class AbnormalAppProtocolUse(Detector):
             default=3,
             minimum=1,
             maximum=1e6,
-            description="flows of an identified protocol off its ports by an abnormal subject",
+            description="messages (TCP flows, UDP datagrams) of an identified protocol off its "
+            "ports by an abnormal subject",
         ),
         "min_dns_flows": Tunable(
             default=10,
             minimum=1,
             maximum=1e6,
-            description="DNS flows in flow_window_s from an abnormal sender (raw socket, or a "
-            "resolver the host never used)",
+            description="DNS messages (flows, UDP datagrams) in flow_window_s from an abnormal "
+            "sender (raw socket, or a resolver the host never used)",
         ),
         "episode_gap_s": Tunable(
             default=3_600,
@@ -397,6 +414,8 @@ class AbnormalAppProtocolUse(Detector):
         # DNS tunnel state
         self._domain_hosts: dict[str, set[str]] = {}
         self._services: set[str] = set()
+        #: "." + each service domain of two or three labels: a name ending in one is skipped.
+        self._service_tails: tuple[str, ...] = ()
         self._info: InformationCounter[tuple[str, str]] = InformationCounter(
             window_ns=dns_window_ns, buckets=24
         )
@@ -457,7 +476,11 @@ class AbnormalAppProtocolUse(Detector):
             elif type(event) is DnsQuery:
                 history.add(event.host)
                 name = event.query
-                if len(name) < _LONG_NAME or self._service_suffix(name):
+                if (
+                    len(name) < _LONG_NAME
+                    or name.endswith(self._service_tails)
+                    or self._folded_service_suffix(name)
+                ):
                     continue
                 sub, reg = split_name(name)
                 if len(sub) >= _LONG_NAME:
@@ -476,23 +499,37 @@ class AbnormalAppProtocolUse(Detector):
     # -- observe ---------------------------------------------------------------------------
 
     def observe(self, event: Event) -> Sequence[Alert]:
+        released: Sequence[Alert] = ()
         if event.ts_ns >= self._hold.next_due_ns:
             released = self._hold.release(event.ts_ns)
-            if released:
-                return (*released, *self._observe(event))
-        return self._observe(event)
+        if type(event) is NetworkFlow:
+            # The front of the flow rules, here because it runs for every flow record and most
+            # stop at it: a direction and protocol not judged, or a subject the host used with
+            # the protocol in the baseline.
+            proto = event.app_protocol
+            direction = event.direction
+            if direction is _OUTBOUND:
+                if proto not in _JUDGED_OUTBOUND:
+                    return released
+            elif direction is not _INTERNAL or proto is not _DNS:
+                return released
+            guid = event.process_guid
+            subject = self._guid_image.get(guid) if guid is not None else None
+            if subject is None:
+                subject = self._destination(event)
+            if proto is not _SMB and (event.host, subject, proto) in self._seen:
+                return released  # used in the baseline (and learnt in the fleet then)
+            alerts = self._flow(event, subject)
+        elif type(event) is DnsQuery:
+            alerts = self._dns(event)
+        else:
+            if type(event) is ProcessStart:
+                self._learn_process(event)
+            return released
+        return (*released, *alerts) if released else alerts
 
     def flush(self) -> Sequence[Alert]:
         return self._hold.release(None)
-
-    def _observe(self, event: Event) -> Sequence[Alert]:
-        if type(event) is NetworkFlow:
-            return self._flow(event)
-        if type(event) is DnsQuery:
-            return self._dns(event)
-        if type(event) is ProcessStart:
-            self._learn_process(event)
-        return ()
 
     def _learn_process(self, event: ProcessStart) -> None:
         self._procs.learn(event)
@@ -505,12 +542,19 @@ class AbnormalAppProtocolUse(Detector):
         if hosts is None:
             hosts = self._domain_hosts[reg] = set()
         hosts.add(host)
-        if len(hosts) >= self.service_min_hosts:
+        if len(hosts) >= self.service_min_hosts and reg not in self._services:
             self._services.add(reg)
+            if 1 <= reg.count(".") <= 2:
+                self._service_tails = (*self._service_tails, "." + reg)
 
-    def _service_suffix(self, name: str) -> bool:
-        """Whether ``name`` ends in a known service domain of two or three labels, checked
-        before the Public Suffix split (which costs microseconds on every unique name)."""
+    def _folded_service_suffix(self, name: str) -> bool:
+        """Whether ``name`` ends in a known service domain of two or three labels, for a name
+        that does not end in one as given (``name.endswith(self._service_tails)``, which the
+        callers test first). Both are checked before the Public Suffix split, which costs
+        microseconds on every unique name. A lower-case ASCII name then ends in none; others
+        are compared label by label, lower case."""
+        if name.isascii() and name.islower():
+            return False
         services = self._services
         if not services:
             return False
@@ -525,7 +569,7 @@ class AbnormalAppProtocolUse(Detector):
 
     def _dns(self, q: DnsQuery) -> Sequence[Alert]:
         name = q.query
-        if self._service_suffix(name):
+        if name.endswith(self._service_tails) or self._folded_service_suffix(name):
             return ()
         sub, reg = split_name(name)
         if not sub or reg in self._services or reg.endswith("arpa"):
@@ -636,21 +680,13 @@ class AbnormalAppProtocolUse(Detector):
             return True
         return self._procs.fleet_hosts(subject) < limit
 
-    def _flow(self, flow: NetworkFlow) -> Sequence[Alert]:
+    def _flow(self, flow: NetworkFlow, subject: str) -> Sequence[Alert]:
+        """A judged flow record of ``subject`` that is not the host's baseline use of the
+        protocol, SMB aside (``observe`` checks that first)."""
         proto = flow.app_protocol
         direction = flow.direction
-        if direction is _OUTBOUND:
-            if proto not in _JUDGED_OUTBOUND:
-                return ()
-        elif direction is not _INTERNAL or proto is not _DNS:
-            return ()
         host = flow.host
         guid = flow.process_guid
-        subject = self._guid_image.get(guid) if guid is not None else None
-        if subject is None:
-            subject = self._destination(flow)
-        if proto is not _SMB and (host, subject, proto) in self._seen:
-            return ()  # used in the baseline (and learnt in the fleet then)
         entity = guid or host
         ts = flow.ts_ns
         if proto is _SMB and direction is _OUTBOUND and flow.bytes_out:
@@ -689,7 +725,7 @@ class AbnormalAppProtocolUse(Detector):
         elif proto is AppProtocol.DNS:
             has_process = not subject.startswith("dst:")
             if has_process or host in self._history_hosts:
-                r = flows / self.min_dns_flows
+                r = win.messages / self.min_dns_flows
                 if r >= threshold:
                     what = (
                         "DNS sent by a process that is not the host's DNS sender (raw socket)"

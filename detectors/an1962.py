@@ -90,6 +90,7 @@ Known gaps:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from collections.abc import Hashable, Iterable, Mapping, Sequence
@@ -397,17 +398,20 @@ class UncommonFlows(Detector):
         procs = self._procs
         internal, net_images = self._internal, self._net_images
         guid_image: dict[str, str] = {}  # what procs.image() answers, without two calls
-        for event in baseline:
-            if self._t0 is None:
-                self._start_clock(event.ts_ns)
+        events = iter(baseline)
+        first = next(events, None)
+        if first is not None and self._t0 is None:
+            self._start_clock(first.ts_ns)
+        grace_end, early = self._grace_end, self._early
+        for event in itertools.chain(() if first is None else (first,), events):
             if type(event) is NetworkFlow:
                 direction = event.direction
                 if direction is not _INBOUND:
                     internal.add(event.src_ip)
                 if direction is _INTERNAL:
                     internal.add(event.dst_ip)
-                if event.start_ns < self._grace_end:
-                    self._early.add(_flow_conn(event))
+                if event.start_ns < grace_end:
+                    early.add(_flow_conn(event))
                 if direction is not _OUTBOUND:
                     continue
                 guid = event.process_guid

@@ -1013,6 +1013,16 @@ def diff(old: Path, new: Path, as_json: bool, latency_pct: float, latency_min_s:
         click.echo(diff_text(d), nl=False)
 
 
+def _register_lab() -> None:
+    """``emulate`` lives in :mod:`harness.lab.cli` (the lab is its own package)."""
+    from harness.lab.cli import emulate
+
+    cli.add_command(emulate)
+
+
+_register_lab()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run the CLI and map errors to exit codes without tracebacks."""
     args = list(sys.argv[1:] if argv is None else argv)

@@ -7,8 +7,10 @@ code the CLI turns it into, so a user mistake is one line on stderr, never a tra
     ├── UsageError (exit 2)               the user asked for something that cannot be done
     │   ├── UnknownPluginError            a scenario/detector/reporter id that is not registered
     │   ├── InvalidParameterError         a knob, seed list or tunable with a bad value
-    │   └── InputError                    an input file that is missing or unreadable
+    │   ├── InputError                    an input file that is missing or unreadable
+    │   └── LabUnavailableError           a lab backend cannot run here (no root, no engine)
     ├── PluginError                       a plugin failed to load or broke its contract
+    ├── LabError                          the emulation lab failed while running
     └── SchemaError                       a results document that does not match the schema
 
 Messages name the offending value, what was expected and, where one exists, a fix.
@@ -23,6 +25,8 @@ __all__ = [
     "HarnessError",
     "InputError",
     "InvalidParameterError",
+    "LabError",
+    "LabUnavailableError",
     "PluginError",
     "SchemaError",
     "UnknownPluginError",
@@ -69,6 +73,15 @@ class UnknownPluginError(UsageError):
 
 class InputError(UsageError):
     """An input file is missing, unreadable or not in the expected format."""
+
+
+class LabUnavailableError(UsageError):
+    """A lab backend cannot run on this machine (not root, no network namespaces, no Docker
+    engine); the message says what is missing and which backend would run instead."""
+
+
+class LabError(HarnessError):
+    """The emulation lab failed while running (a sink or actor died, a capture broke)."""
 
 
 class PluginError(HarnessError):

@@ -1,4 +1,4 @@
-"""Plugin registry over entry points: scenarios, detectors and reporters.
+"""Plugin registry over entry points: scenarios, detectors, reporters, suites and lab casts.
 
 Built-ins register through the same entry-point groups as third-party plugins
 (``egress_harness.scenarios``, ``egress_harness.detectors``, ``egress_harness.reporters``), so a
@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.errors import PluginError, UnknownPluginError
 
-__all__ = ["DETECTORS", "REPORTERS", "SCENARIOS", "SUITES", "PluginGroup"]
+__all__ = ["DETECTORS", "LAB_CASTS", "REPORTERS", "SCENARIOS", "SUITES", "PluginGroup"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +62,5 @@ DETECTORS = PluginGroup("egress_harness.detectors", "detector")
 REPORTERS = PluginGroup("egress_harness.reporters", "reporter")
 #: Named suites: entry points resolving to a tuple of scenario ids.
 SUITES = PluginGroup("egress_harness.suites", "suite")
+#: Casts of the emulation lab: entry points resolving to a :class:`harness.lab.spec.LabCast`.
+LAB_CASTS = PluginGroup("egress_harness.lab_casts", "lab cast")

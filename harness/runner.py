@@ -20,15 +20,19 @@ with its primary tunable set to values spaced by factors of two around the defau
 
 from __future__ import annotations
 
+import bisect
+import gc
 import multiprocessing
 import operator
 import os
 import time
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from itertools import compress
 from typing import Any
 
 from harness.alerts import Alert
@@ -161,7 +165,11 @@ class _ContractError(Exception):
 class _Active:
     spec: DetectorSpec
     instance: Detector
+    #: The detection events the detector is streamed.
+    detection: Sequence[Event] = ()
     alerts: list[RaisedAlert] = field(default_factory=list)
+    #: Per kept alert, the event whose ``observe`` returned it (``None``: ``flush`` did).
+    raised_by: list[Event | None] = field(default_factory=list)
     events: int = 0
     observe_s: float = 0.0
     fit_s: float = 0.0
@@ -306,10 +314,41 @@ def run_detectors(
     of clock reads around ``fit``; while streaming the clock is read once after every
     ``observe``, so an alert's ``wall_latency_s`` is the wall time from the end of the previous
     call to the return of the one that raised it, and ``observe_s`` is their sum plus ``flush``.
+
+    The cyclic garbage collector is paused meanwhile (:func:`_collector_paused`).
     """
+    with _collector_paused():
+        return _run_detectors(telemetry, specs, clock)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector, if it is on, and turn it back on afterwards.
+
+    A recording is hundreds of thousands of long-lived event objects, and detectors grow their
+    state by as many small containers (keys, windows, episodes). With the collector on, the
+    five reference detectors over the default suite's eight recordings set off about 180
+    collections of the young generations, about 8 % of their time, that freed nothing (their
+    state is acyclic: reference counting frees it), and now and then a full collection, which
+    traverses every event as well. Reference cycles a detector does make are collected once
+    the collector is back on.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _run_detectors(
+    telemetry: Telemetry, specs: Sequence[DetectorSpec], clock: Clock
+) -> tuple[DetectorRun, ...]:
     results: dict[str, DetectorRun] = {}
     select = _Selections(telemetry)
-    known = _KnownIds(telemetry.events)
+    ran: list[_Active] = []
     for spec in specs:
         cls = spec.detector
         missing = tuple(sorted(cls.required_fields - telemetry.fields))
@@ -322,41 +361,110 @@ def run_detectors(
             )
             continue
         baseline, detection = select(cls.consumes)
-        results[cls.id] = _run_one(spec, baseline, detection, telemetry.end_ns, known, clock)
+        ran.append(_run_one(spec, baseline, detection, telemetry.end_ns, clock))
+    _check_evidence(ran, telemetry.events)
+    for state in ran:
+        cls = state.spec.detector
+        results[cls.id] = DetectorRun(
+            detector=cls.id,
+            analytic=cls.analytic,
+            outcome=Outcome.ERROR if state.error else Outcome.OK,
+            alerts=() if state.error else tuple(state.alerts),
+            error=state.error,
+            events_observed=state.events,
+            fit_s=state.fit_s,
+            observe_s=state.observe_s,
+        )
     return tuple(results[s.detector.id] for s in specs)
+
+
+def _check_evidence(ran: Sequence[_Active], events: Sequence[Event]) -> None:
+    """The contract's last check: an alert may cite only events of the telemetry.
+
+    It is made once all detectors have run, for all of them at once, because it is the one
+    check that needs the event ids: the cited ids are searched for from the most recent event
+    back, until all are found (most evidence is recent). The outcome is what stopping at the
+    first offending alert gives: all alerts a detector raised before any other failure of its
+    run were kept, so its first alert citing an unknown id (if any) is where it broke the
+    contract, and the events it observed end with the one whose ``observe`` returned that alert
+    (all of them when ``flush`` did). Only its timings include the events after it."""
+    unknown = {eid for state in ran for raised in state.alerts for eid in raised.alert.evidence}
+    # Evidence is mostly recent: look for it from the end back, and stop once all is found.
+    end = len(events)
+    while unknown and end > 0:
+        start = max(0, end - _EVIDENCE_CHUNK)
+        unknown.difference_update(map(_EVENT_ID, events[start:end]))
+        end = start
+    if not unknown:
+        return
+    for state in ran:
+        for raised, by in zip(state.alerts, state.raised_by, strict=True):
+            bad = [e for e in raised.alert.evidence if e in unknown]
+            if bad:
+                unknown_id = _ContractError(f"alert cites unknown event id {bad[0]!r}")
+                state.error = _failure("observe", unknown_id)
+                state.events = (
+                    len(state.detection) if by is None else _position(state.detection, by) + 1
+                )
+                break
+
+
+#: Events per step of the backward search for cited event ids.
+_EVIDENCE_CHUNK = 4_096
 
 
 class _Selections:
     """The baseline and detection events of given kinds, each selection made once (detectors
     that consume the same kinds, as far as this telemetry has them, share it) and shared as
-    tuples, so that no detector can change what another is shown."""
+    tuples, so that no detector can change what another is shown.
 
-    __slots__ = ("_cache", "_present", "_telemetry")
+    The events' classes are read in one pass; a selection is then made on positions, in C
+    (``compress`` over the classes, ``itemgetter`` on the events), so it never goes back over
+    the events it leaves out: on a large recording that pass, not the test, is the cost."""
+
+    __slots__ = ("_cache", "_classes", "_present", "_telemetry")
 
     def __init__(self, telemetry: Telemetry) -> None:
         self._telemetry = telemetry
+        self._classes: list[type[Event]] = []
         self._present: frozenset[type[Event]] | None = None
         self._cache: dict[frozenset[type[Event]], tuple[Sequence[Event], Sequence[Event]]] = {}
 
     def __call__(self, kinds: frozenset[EventKind]) -> tuple[Sequence[Event], Sequence[Event]]:
         telemetry = self._telemetry
+        events = telemetry.events
         if self._present is None:
-            self._present = frozenset(map(type, telemetry.events))
+            self._classes = list(map(type, events))
+            self._present = frozenset(self._classes)
         types = self._present.intersection(_EVENT_CLASS[kind] for kind in kinds)
         selected = self._cache.get(types)
         if selected is None:
-            baseline, detection = telemetry.baseline, telemetry.detection
+            split = _baseline_end(telemetry)
             if types == self._present:  # every event is of a consumed kind
-                selected = (tuple(baseline), tuple(detection))
+                selected = (tuple(events[:split]), tuple(events[split:]))
             else:
-                selected = (
-                    tuple([e for e in baseline if type(e) in types]),
-                    tuple([e for e in detection if type(e) in types]),
-                )
+                keep = list(compress(range(len(events)), map(types.__contains__, self._classes)))
+                cut = bisect.bisect_left(keep, split)
+                selected = (_pick(events, keep[:cut]), _pick(events, keep[cut:]))
             self._cache[types] = selected
         return selected
 
 
+def _baseline_end(telemetry: Telemetry) -> int:
+    """Index of the first detection-window event (``telemetry.baseline`` is the events before
+    it), found by bisection on the time-ordered events."""
+    return bisect.bisect_left(telemetry.events, telemetry.baseline_until_ns, key=_TS)
+
+
+def _pick(events: Sequence[Event], positions: list[int]) -> tuple[Event, ...]:
+    """The events at ``positions``, as a tuple."""
+    if len(positions) > 1:
+        picked: tuple[Event, ...] = operator.itemgetter(*positions)(events)
+        return picked
+    return tuple(events[i] for i in positions)
+
+
+_TS = operator.attrgetter("ts_ns")
 _EVENT_ID = operator.attrgetter("event_id")
 #: Event class of each kind: routing by ``type(event)`` hashes no enum member.
 _EVENT_CLASS: dict[EventKind, type[Event]] = {c.kind: c for c in typing.get_args(Event)}
@@ -367,12 +475,11 @@ def _run_one(
     baseline: Sequence[Event],
     detection: Sequence[Event],
     end_ns: int,
-    known: _KnownIds,
     clock: Clock,
-) -> DetectorRun:
+) -> _Active:
     """Fit one detector, stream the detection events through it and flush it."""
     cls = spec.detector
-    state = _Active(spec=spec, instance=cls(**spec.tunables))
+    state = _Active(spec=spec, instance=cls(**spec.tunables), detection=detection)
     t0 = clock()
     try:
         state.instance.fit(baseline)
@@ -380,27 +487,18 @@ def _run_one(
         state.error = f"fit raised {type(exc).__name__}: {exc}"
     state.fit_s = clock() - t0
     if state.error is None:
-        _stream(state, detection, known, clock)
+        _stream(state, detection, clock)
     if state.error is None:
         t0 = clock()
         try:
-            _accept(state, state.instance.flush(), end_ns, 0.0, known)
+            _accept(state, state.instance.flush(), end_ns, 0.0, None)
         except Exception as exc:  # noqa: BLE001 - plugin boundary
             state.error = _failure("flush", exc)
         state.observe_s += clock() - t0
-    return DetectorRun(
-        detector=cls.id,
-        analytic=cls.analytic,
-        outcome=Outcome.ERROR if state.error else Outcome.OK,
-        alerts=() if state.error else tuple(state.alerts),
-        error=state.error,
-        events_observed=state.events,
-        fit_s=state.fit_s,
-        observe_s=state.observe_s,
-    )
+    return state
 
 
-def _stream(state: _Active, events: Sequence[Event], known: _KnownIds, clock: Clock) -> None:
+def _stream(state: _Active, events: Sequence[Event], clock: Clock) -> None:
     """The hot loop: one ``observe`` call and one clock read per event. The contract checks on
     returned alerts are the runner's work: their time is not charged to the detector."""
     observe = state.instance.observe
@@ -413,7 +511,7 @@ def _stream(state: _Active, events: Sequence[Event], known: _KnownIds, clock: Cl
             out = observe(event)
             now = clock()
             if out:
-                _accept(state, out, event.ts_ns, now - last, known)
+                _accept(state, out, event.ts_ns, now - last, event)
                 last = clock()
                 checks += last - now
             else:
@@ -427,21 +525,6 @@ def _stream(state: _Active, events: Sequence[Event], known: _KnownIds, clock: Cl
         done = _position(events, event) + isinstance(exc, _ContractError)
     state.events = done
     state.observe_s = last - start - checks
-
-
-class _KnownIds:
-    """The telemetry's event ids, collected on the first look-up (most runs raise few alerts)."""
-
-    __slots__ = ("_events", "_ids")
-
-    def __init__(self, events: Sequence[Event]) -> None:
-        self._events = events
-        self._ids: set[str] | None = None
-
-    def __contains__(self, event_id: str) -> bool:
-        if self._ids is None:
-            self._ids = set(map(_EVENT_ID, self._events))
-        return event_id in self._ids
 
 
 def _position(events: Sequence[Event], event: Event) -> int:
@@ -458,19 +541,19 @@ def _failure(where: str, exc: Exception) -> str:
 
 
 def _accept(
-    state: _Active, alerts: Sequence[Alert], raised_ns: int, wall: float, known: _KnownIds
+    state: _Active, alerts: Sequence[Alert], raised_ns: int, wall: float, by: Event | None
 ) -> None:
-    """Check the detector contract on returned alerts and keep them."""
+    """Check the detector contract on returned alerts and keep them, with the event whose
+    ``observe`` returned them (``None`` for ``flush``). Whether the events they cite exist is
+    checked once all detectors have run (:func:`_check_evidence`)."""
     cls = state.spec.detector
     for alert in alerts:
         if alert.analytic != cls.analytic:
             raise _ContractError(f"alert for {alert.analytic}, detector is {cls.analytic}")
         if not alert.evidence:
             raise _ContractError("alert cites no evidence")
-        unknown = [e for e in alert.evidence if e not in known]
-        if unknown:
-            raise _ContractError(f"alert cites unknown event id {unknown[0]!r}")
         state.alerts.append(RaisedAlert(alert=alert, raised_ns=raised_ns, wall_latency_s=wall))
+        state.raised_by.append(by)
 
 
 def _params_dict(params: Any) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,18 @@ def default_suite_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if code != 0:
         pytest.fail(f"egress-harness run of the default suite exited {code}")
     return folder
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """In CI (``CI=true``) a skipped ``privileged`` test is a failure: CI has root, network
+    namespaces and a Docker engine, so a skip there means the lab tests silently did not run."""
+    outcome = yield
+    report = outcome.get_result()
+    if (
+        report.skipped
+        and item.get_closest_marker("privileged") is not None
+        and os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+    ):
+        report.outcome = "failed"
+        report.longrepr = f"privileged test skipped in CI: {report.longrepr}"

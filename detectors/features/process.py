@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from detectors.features.stats import FirstSeen
 from harness.alerts import Alert
 from harness.events import ProcessStart
 
@@ -54,19 +53,28 @@ class ProcessTable:
     Memory is one entry per process instance plus one host set per image.
     """
 
-    __slots__ = ("_established", "_first_start", "_procs", "_runs")
+    __slots__ = ("_established", "_first_start", "_hosts", "_image_hosts", "_procs")
 
     def __init__(self) -> None:
         self._procs: dict[str, ProcessStart] = {}
-        self._runs: FirstSeen[str, str] = FirstSeen()
+        #: image -> the hosts it ran on (a :class:`~detectors.features.stats.FirstSeen` of
+        #: images, kept inline: every detector learns every process start).
+        self._image_hosts: dict[str, set[str]] = {}
+        self._hosts: set[str] = set()
         self._first_start: dict[str, int] = {}
         self._established: frozenset[str] = frozenset()
 
     def learn(self, event: ProcessStart) -> None:
         self._procs[event.process_guid] = event
         image = image_key(event.image)
-        self._runs.learn(event.host, image)
-        self._first_start.setdefault(image, event.ts_ns)
+        host = event.host
+        hosts = self._image_hosts.get(image)
+        if hosts is None:
+            self._image_hosts[image] = {host}
+            self._first_start[image] = event.ts_ns
+        else:
+            hosts.add(host)
+        self._hosts.add(host)
 
     def end_baseline(self) -> None:
         """Call at the end of ``fit``: the images seen so far are the established software."""
@@ -91,12 +99,13 @@ class ProcessTable:
 
     def fleet_hosts(self, image: str) -> int:
         """On how many distinct hosts the normalised ``image`` has been seen to run."""
-        return self._runs.fleet_prevalence(image)
+        hosts = self._image_hosts.get(image)
+        return 0 if hosts is None else len(hosts)
 
     @property
     def host_count(self) -> int:
         """Hosts seen running anything: the denominator of a prevalence fraction."""
-        return self._runs.host_count
+        return len(self._hosts)
 
     def __len__(self) -> int:
         return len(self._procs)

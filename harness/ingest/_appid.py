@@ -64,12 +64,23 @@ _HTTP_METHODS = (
 )  # fmt: skip
 
 
+#: The last payload given to :func:`parse_dns` and its result: the first DNS payload of a
+#: direction is parsed to identify it and then again to read it, as the same ``bytes`` object.
+_last_dns: list[tuple[bytes, DnsMessage | None]] = [(b"", None)]
+
+
 def parse_dns(payload: bytes) -> DnsMessage | None:
-    """The DNS message in ``payload``, or None when it does not parse."""
+    """The DNS message in ``payload``, or None when it does not parse (messages are immutable,
+    so asking twice in a row about the same bytes object returns the first answer)."""
+    last, msg = _last_dns[0]
+    if payload is last:
+        return msg
     try:
-        return parse_message(payload)
+        msg = parse_message(payload)
     except DnsWireError:
-        return None
+        msg = None
+    _last_dns[0] = (payload, msg)
+    return msg
 
 
 def _sni(payload: bytes) -> str | None:

@@ -51,15 +51,6 @@ def flow_key(proto: int, src: bytes, sport: int, dst: bytes, dport: int) -> Flow
     return (proto, dst, dport, src, sport)
 
 
-def _rows(arr: npt.NDArray[np.uint8], start: I64, width: int) -> npt.NDArray[np.uint8]:
-    """``width`` bytes from each offset in ``start`` (clamped to the buffer), as rows."""
-    if len(arr) < width:
-        arr = np.concatenate([arr, np.zeros(width - len(arr), dtype=np.uint8)])
-    view = np.lib.stride_tricks.sliding_window_view(arr, width)
-    out: npt.NDArray[np.uint8] = view[np.clip(start, 0, len(arr) - width)]
-    return out
-
-
 def _mix(h: U64, lo: U64, port: U64) -> U64:
     x = (h * _C1) ^ lo
     x ^= x >> _S29
@@ -74,26 +65,30 @@ def packets_of(b: RecordBatch, v: VecDecoded, indices: npt.NDArray[np.intp]) -> 
     if not len(indices):
         return []
     data = b.data
+    v6 = v.v6[indices]
+    src = v.l3[indices] + np.where(v6, 8, 12)
+    alen = np.where(v6, 16, 4)
+    dst = src + alen
+    pay = v.pay_off[indices]
+    proto = v.proto[indices]
+    opt = v.l4[indices] + 20
+    # TCP options: from the end of the fixed header to the payload (or the captured end).
+    opt_end = np.where(proto == 6, np.minimum(pay, v.cap_end[indices]), opt)
     cols = [
-        x[indices].tolist()
+        x.tolist()
         for x in (
-            v.proto, v.l3, v.sport, v.dport, v.flags, v.seq, v.ack, v.win, v.ttl, v.paylen,
-            v.pay_off, v.paycap, v.l4, v.cap_end, b.ts_ns, v.v6,
+            indices + b.first_index, b.ts_ns[indices], proto, src, dst, dst + alen,
+            v.sport[indices], v.dport[indices], v.flags[indices], v.seq[indices], v.ack[indices],
+            v.win[indices], v.ttl[indices], v.paylen[indices], pay, pay + v.paycap[indices],
+            opt, opt_end,
         )
     ]  # fmt: skip
-    first = b.first_index
-    out: list[Packet] = []
-    append = out.append
-    for i, proto, l3, sport, dport, flags, seq, ack, win, ttl, paylen, pay_off, paycap, l4, \
-            cap_end, ts, v6 in zip(indices.tolist(), *cols, strict=True):  # fmt: skip
-        if v6:
-            src, dst = data[l3 + 8 : l3 + 24], data[l3 + 24 : l3 + 40]
-        else:
-            src, dst = data[l3 + 12 : l3 + 16], data[l3 + 16 : l3 + 20]
-        opts = data[l4 + 20 : min(pay_off, cap_end)] if proto == 6 else b""
-        append((first + i, ts, proto, src, sport, dst, dport, flags, seq, ack, win, ttl, paylen,
-                data[pay_off : pay_off + paycap], opts))  # fmt: skip
-    return out
+    return [
+        (i, ts, pr, data[s0:d0], sport, data[d0:d1], dport, flags, seq, ack, win, ttl, paylen,
+         data[p0:p1], data[o0:o1])
+        for i, ts, pr, s0, d0, d1, sport, dport, flags, seq, ack, win, ttl, paylen, p0, p1, o0,
+            o1 in zip(*cols, strict=True)
+    ]  # fmt: skip
 
 
 def bulk_batch(
@@ -148,6 +143,7 @@ def bulk_batch(
     flows = engine.flows
     slow_keys = {flow_key(p[2], p[3], p[4], p[5], p[6]) for p in slow_packets}
     keys: list[FlowKey] = []
+    srcs: list[bytes] = []
     whole = np.zeros(ngroups, dtype=bool)
     # Per group: the flow exists and is open, and whether each side (relative to the group's
     # first packet) has already shown payload. Such groups need no breaker for those.
@@ -160,8 +156,13 @@ def bulk_batch(
         else:
             src, dst = data[l3 + 12 : l3 + 16], data[l3 + 16 : l3 + 20]
         pr, sport, dport = R_pr[g], R_sp[g], R_dp[g]
-        fkey = flow_key(pr, src, sport, dst, dport)
+        fkey = (
+            (pr, src, sport, dst, dport)
+            if src < dst or (src == dst and sport <= dport)
+            else (pr, dst, dport, src, sport)
+        )
         keys.append(fkey)
+        srcs.append(src)
         if g_bad[g] or sport == 53 or dport == 53 or fkey in slow_keys:
             whole[g] = True
             continue
@@ -231,7 +232,8 @@ def bulk_batch(
     run_id = np.cumsum(run_start) - 1
     nb = np.flatnonzero(~brk)
     bulk = 0
-    runs: dict[int, list[int]] = {}
+    # Runs, numbered in walk order (run j is the j-th run start): each is one or two segments
+    # (its packets from either side), ``seg_first[j]`` up to ``seg_first[j + 1]``.
     if len(nb):
         rs = run_id[nb] * 2 + side[nb]
         o2 = np.argsort(rs, kind="stable")
@@ -251,7 +253,9 @@ def bulk_batch(
         fpi = np.minimum.reduceat(np.where(hpq, np.arange(k), k - 1), ss)
         s1 = seq[fpi]
         rel = ((seq - s1[seg_of] + (1 << 31)) & M32) - (1 << 31)
-        seg_rs = rs2[ss].tolist()
+        seg_rs = rs2[ss]
+        seg_run = seg_rs >> 1
+        seg_first = np.flatnonzero(np.r_[True, seg_run[1:] != seg_run[:-1]])
         # Offset of each payload segment from the high-water mark its own predecessors in the
         # run left (a segmented running maximum, made monotone by a per-segment offset).
         lift = seg_of.astype(np.int64) << 41
@@ -263,7 +267,7 @@ def bulk_batch(
         later = hpq & (prev > -(_BIG // 2))
         dev = rel - prev
         cols = (
-            seg_len.tolist(),
+            (seg_rs & 1).tolist(),
             np.add.reduceat(pl, ss).tolist(),
             np.add.reduceat(hpq.astype(np.int64), ss).tolist(),
             s1.tolist(),
@@ -271,78 +275,74 @@ def bulk_batch(
             np.maximum.reduceat(np.where(later, dev, 0), ss).tolist(),
             np.maximum.reduceat(np.where(hpq, rel + pl, -_BIG), ss).tolist(),
             np.maximum.reduceat(np.where(hpq, tq, 0), ss).tolist(),
-            np.minimum.reduceat(tq, ss).tolist(),
-            np.maximum.reduceat(tq, ss).tolist(),
             np.maximum.reduceat(v.win[fo_[q]], ss).tolist(),
             v.ttl[fo_[q[ends]]].tolist(),
             v.ack[fo_[q[ends]]].tolist(),
             pl[fpi].tolist(),
+            seg_len.tolist(),
         )
-        for i, r in enumerate(seg_rs):
-            runs.setdefault(r >> 1, []).append(i)
+        run_seg = np.r_[seg_first, len(ss)].tolist()
+        run_tsmin = np.minimum.reduceat(np.minimum.reduceat(tq, ss), seg_first).tolist()
+        run_tsmax = np.maximum.reduceat(np.maximum.reduceat(tq, ss), seg_first).tolist()
+        run_cnt = np.add.reduceat(seg_len, seg_first).tolist()
+        # Members of each run in walk order (``nb`` is in walk order, runs are contiguous in it).
+        nb_runs = run_id[nb]
+        run_mem = np.r_[np.flatnonzero(np.r_[True, nb_runs[1:] != nb_runs[:-1]]), len(nb)].tolist()
     # Walk items (breakers and run starts) in group order.
     items = np.flatnonzero(brk | run_start)
     item_brk = brk[items].tolist()
     item_g = g_of[items].tolist()
-    item_run = run_id[items].tolist()
     brk_pos = items[brk[items]]
     brk_packets = packets_of(b, v, fo_[brk_pos])
-    run_members: dict[int, npt.NDArray[np.intp]] = {}
-    if len(nb):
-        nb_runs = run_id[nb]
-        bounds = np.flatnonzero(np.r_[True, nb_runs[1:] != nb_runs[:-1]])
-        for j, st in enumerate(bounds.tolist()):
-            end = bounds[j + 1] if j + 1 < len(bounds) else len(nb)
-            run_members[int(nb_runs[st])] = nb[st:end]
     packet = engine.packet
     active = engine.active_ns
     bi = 0
-    for is_brk, g, r in zip(item_brk, item_g, item_run, strict=True):
+    j = 0
+    for is_brk, g in zip(item_brk, item_g, strict=True):
         if is_brk:
             packet(brk_packets[bi])
             bi += 1
             continue
         f = flows.get(keys[g])
-        seg_ids = runs[r]
-        if f is not None and _apply(f, seg_ids, seg_rs, R_sp[g], R_l3[g], R_v6[g], data,
-                                    active, cols):  # fmt: skip
-            bulk += sum(cols[0][i] for i in seg_ids)
-            continue
-        for p in packets_of(b, v, fo_[run_members[r]]):
-            packet(p)
+        if f is not None and _apply(
+            f, run_seg[j], run_seg[j + 1], R_sp[g] == f.oport and srcs[g] == f.oip,
+            run_tsmin[j], run_tsmax[j], active, cols,
+        ):  # fmt: skip
+            bulk += run_cnt[j]
+        else:
+            for p in packets_of(b, v, fo_[nb[run_mem[j] : run_mem[j + 1]]]):
+                packet(p)
+        j += 1
     return bulk
 
 
 def _apply(
     f: Flow,
-    seg_ids: list[int],
-    seg_rs: list[int],
-    rep_sport: int,
-    l3: int,
-    v6: bool,
-    data: bytes,
+    first: int,
+    end: int,
+    rep_orig: bool,
+    tsmin: int,
+    tsmax: int,
     active: int,
     cols: tuple[list[int], ...],
 ) -> bool:
-    """Add one run to ``f`` if that provably equals per-packet processing."""
-    (L_cnt, L_sum, L_npay, L_s1, L_dmin, L_dmax, L_emax, L_payts, L_tsmin, L_tsmax, L_win,
-     L_ttl, L_ack, L_len1) = cols  # fmt: skip
+    """Add one run (segments ``first`` to ``end`` of ``cols``) to ``f`` if that provably
+    equals per-packet processing. ``rep_orig``: the group's first packet is the originator's."""
+    (L_side, L_sum, L_npay, L_s1, L_dmin, L_dmax, L_emax, L_payts, L_win, L_ttl, L_ack,
+     L_len1, L_cnt) = cols  # fmt: skip
     if f.closed or f.is_dns or f.nohs is not None:
         return False
-    tsmin = min(L_tsmin[i] for i in seg_ids)
-    tsmax = max(L_tsmax[i] for i in seg_ids)
     if tsmin - f.last >= f.idle_ns or (tsmax - f.start) // active > f.rec_k:
         return False
-    src = data[l3 + 8 : l3 + 24] if v6 else data[l3 + 12 : l3 + 16]
-    rep_orig = rep_sport == f.oport and src == f.oip
     tcp = f.proto == 6
+    paid = f.paid
     plans: list[tuple[int, int, int]] = []
-    for i in seg_ids:
-        r = seg_rs[i] & 1
-        d = r if rep_orig else 1 - r
+    for i in range(first, end):
+        d = L_side[i] if rep_orig else 1 - L_side[i]
         grow = 0
-        if L_npay[i]:
-            if not f.paid[d]:
+        npay = L_npay[i]
+        if npay:
+            if not paid[d]:
                 return False
             if tcp:
                 hi0 = f.hi[d]
@@ -354,9 +354,7 @@ def _apply(
                 limit = f.limit(1 - d)
                 if o1 > limit or o1 < -limit:
                     return False
-                if L_npay[i] > 1 and (
-                    o1 + L_len1[i] < 0 or L_dmax[i] > limit or L_dmin[i] < -limit
-                ):
+                if npay > 1 and (o1 + L_len1[i] < 0 or L_dmax[i] > limit or L_dmin[i] < -limit):
                     return False
                 grow = max(0, o1 + L_emax[i])
             else:

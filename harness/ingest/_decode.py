@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from harness.ingest._container import RecordBatch
+from harness.ingest._container import RecordBatch, take_rows
 
 __all__ = [
     "FAST",
@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 FAST, SLOW, IGNORE = 0, 1, 2
+M32 = 0xFFFFFFFF
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
@@ -87,9 +88,8 @@ def _take(arr: npt.NDArray[np.uint8], start: I64, width: int) -> npt.NDArray[np.
     """``width`` bytes from each offset in ``start`` as rows; bytes past the end read as 0."""
     if len(arr) < width:
         arr = np.concatenate([arr, np.zeros(width - len(arr), dtype=np.uint8)])
-    view = np.lib.stride_tricks.sliding_window_view(arr, width)
     last = len(arr) - width
-    out: npt.NDArray[np.uint8] = view[np.clip(start, 0, last)]
+    out = take_rows(arr, np.minimum(np.maximum(start, 0), last), width)
     over = start > last
     if over.any():
         # Rows near the end of the buffer: shift the window back, then realign with zeros.
@@ -102,16 +102,10 @@ def _take(arr: npt.NDArray[np.uint8], start: I64, width: int) -> npt.NDArray[np.
     return out
 
 
-def _be16(w: npt.NDArray[np.uint8], i: int) -> I64:
-    return (w[:, i].astype(np.int64) << 8) | w[:, i + 1]
-
-
-def _be32(w: npt.NDArray[np.uint8], i: int) -> I64:
-    return (_be16(w, i) << 16) | _be16(w, i + 2)
-
-
-def _be64(w: npt.NDArray[np.uint8], i: int) -> U64:
-    out: U64 = np.ascontiguousarray(w[:, i : i + 8]).view(">u8")[:, 0].astype(np.uint64)
+def _cols(w: npt.NDArray[np.uint8], dtype: str) -> npt.NDArray[np.int64]:
+    """The rows of ``w`` read as big-endian words of ``dtype`` (``>u2``, ``>u4``): column
+    ``j`` is the word at byte ``j * size`` of each row."""
+    out: npt.NDArray[np.int64] = w.view(dtype).astype(np.int64)
     return out
 
 
@@ -120,6 +114,7 @@ def decode_batch(b: RecordBatch) -> VecDecoded:
     arr, fo, cap, lt = b.arr, b.frame_off, b.caplen, b.linktype
     n = len(fo)
     w2 = _take(arr, fo, 24)
+    h2 = _cols(w2, ">u2")  # 16-bit words at bytes 0, 2, .., 22 of the frame
     eth = lt == LT_ETHERNET
     sll = lt == LT_SLL
     sll2 = lt == LT_SLL2
@@ -127,52 +122,57 @@ def decode_batch(b: RecordBatch) -> VecDecoded:
     et = np.zeros(n, dtype=np.int64)
     rel3 = np.zeros(n, dtype=np.int64)
     # Ethernet, with up to two VLAN tags.
-    et_e = _be16(w2, 12)
+    et_e = h2[:, 6]
     rel_e = np.full(n, 14, dtype=np.int64)
     tag1 = np.isin(et_e, _VLAN)
-    et_e = np.where(tag1, _be16(w2, 16), et_e)
+    et_e = np.where(tag1, h2[:, 8], et_e)
     rel_e += 4 * tag1
     tag2 = tag1 & np.isin(et_e, _VLAN)
-    et_e = np.where(tag2, _be16(w2, 20), et_e)
+    et_e = np.where(tag2, h2[:, 10], et_e)
     rel_e += 4 * tag2
     np.copyto(et, et_e, where=eth)
     np.copyto(rel3, rel_e, where=eth)
-    np.copyto(et, _be16(w2, 14), where=sll)
+    np.copyto(et, h2[:, 7], where=sll)
     np.copyto(rel3, 16, where=sll)
-    np.copyto(et, _be16(w2, 0), where=sll2)
+    np.copyto(et, h2[:, 0], where=sll2)
     np.copyto(rel3, 20, where=sll2)
     nib = w2[:, 0] >> 4
     np.copyto(et, np.where(nib == 4, 0x0800, np.where(nib == 6, 0x86DD, 0)), where=raw)
     vector = eth | sll | sll2 | raw
 
     w3 = _take(arr, fo + rel3, 40)
+    h3 = _cols(w3, ">u2")
+    q3 = w3.view(">u8").astype(np.uint64)  # 64-bit words at bytes 0, 8, .., 32 of the header
     ver = w3[:, 0] >> 4
     is4 = (et == 0x0800) & (ver == 4)
     is6 = (et == 0x86DD) & (ver == 6)
     ihl = np.where(is6, 40, (w3[:, 0] & 15).astype(np.int64) * 4)
-    frag = (((w3[:, 6] & 0x3F).astype(np.int64) << 8) | w3[:, 7]) != 0
+    frag = (h3[:, 3] & 0x3FFF) != 0
     proto = np.where(is6, w3[:, 6], w3[:, 9]).astype(np.int64)
     ttl = np.where(is6, w3[:, 7], w3[:, 8]).astype(np.int64)
-    iplen = np.where(is6, _be16(w3, 4) + 40, _be16(w3, 2))
+    iplen = np.where(is6, h3[:, 2] + 40, h3[:, 1])
     orig_avail = b.origlen - rel3
     ip_wire = np.minimum(np.where(iplen == 0, orig_avail, iplen), orig_avail)
-    src_hi = np.where(is6, _be64(w3, 8), np.uint64(0))
-    src_lo = np.where(is6, _be64(w3, 16), _be32(w3, 12).astype(np.uint64))
-    dst_hi = np.where(is6, _be64(w3, 24), np.uint64(0))
-    dst_lo = np.where(is6, _be64(w3, 32), _be32(w3, 16).astype(np.uint64))
+    # IPv4 addresses: bytes 12-15 (low half of word 1) and 16-19 (high half of word 2).
+    zero = np.uint64(0)
+    src_hi = np.where(is6, q3[:, 1], zero)
+    src_lo = np.where(is6, q3[:, 2], q3[:, 1] & np.uint64(M32))
+    dst_hi = np.where(is6, q3[:, 3], zero)
+    dst_lo = np.where(is6, q3[:, 4], q3[:, 2] >> np.uint64(32))
 
     l4rel = rel3 + ihl
     w4 = _take(arr, fo + l4rel, 20)
+    h4 = _cols(w4, ">u2")
     tcp = proto == 6
     udp = proto == 17
     doff = np.where(tcp, (w4[:, 12] >> 4).astype(np.int64) * 4, 8)
     hdr_need = np.where(tcp, 20, 8)
     paylen = ip_wire - ihl - doff
     pay_rel = l4rel + doff
-    paycap = np.clip(np.minimum(cap, rel3 + ip_wire) - pay_rel, 0, None)
+    paycap = np.maximum(np.minimum(cap, rel3 + ip_wire) - pay_rel, 0)
     paycap = np.minimum(paycap, np.maximum(paylen, 0))
 
-    ip_ok = (is4 & (ihl >= 20) & ~frag) | (is6 & (_be16(w3, 4) > 0))
+    ip_ok = (is4 & (ihl >= 20) & ~frag) | (is6 & (h3[:, 2] > 0))
     l4_ok = (
         (tcp | udp)
         & (cap >= l4rel + hdr_need)
@@ -192,6 +192,7 @@ def decode_batch(b: RecordBatch) -> VecDecoded:
     status = np.full(n, SLOW, dtype=np.int8)
     status[other_l3 | other_l4] = IGNORE
     status[fast] = FAST
+    u4 = _cols(w4, ">u4")  # 32-bit words at bytes 0, 4, .., 16 of the transport header
     return VecDecoded(
         status=status,
         v6=is6,
@@ -201,12 +202,12 @@ def decode_batch(b: RecordBatch) -> VecDecoded:
         src_lo=src_lo,
         dst_hi=dst_hi,
         dst_lo=dst_lo,
-        sport=_be16(w4, 0),
-        dport=_be16(w4, 2),
-        flags=np.where(tcp, ((w4[:, 12] & 1).astype(np.int64) << 8) | w4[:, 13], 0),
-        seq=np.where(tcp, _be32(w4, 4), 0),
-        ack=np.where(tcp, _be32(w4, 8), 0),
-        win=np.where(tcp, _be16(w4, 14), 0),
+        sport=h4[:, 0],
+        dport=h4[:, 1],
+        flags=np.where(tcp, h4[:, 6] & 0x1FF, 0),
+        seq=np.where(tcp, u4[:, 1], 0),
+        ack=np.where(tcp, u4[:, 2], 0),
+        win=np.where(tcp, h4[:, 7], 0),
         ttl=ttl,
         l4=fo + l4rel,
         pay_off=fo + pay_rel,

@@ -93,7 +93,10 @@ class AddressPlan:
                     "internal network", text, "a CIDR prefix such as 10.0.0.0/8"
                 ) from exc
         self.networks = tuple(str(n) for n in nets)
-        self._nets = nets
+        # Per packed length (4 or 16 bytes): (mask, network) pairs as integers.
+        self._nets: dict[int, list[tuple[int, int]]] = {4: [], 16: []}
+        for n in nets:
+            self._nets[4 if n.version == 4 else 16].append((int(n.netmask), int(n.network_address)))
         self._cache: dict[bytes, bool] = {}
 
     def is_internal(self, packed: bytes) -> bool:
@@ -101,8 +104,8 @@ class AddressPlan:
         if hit is None:
             if len(self._cache) > 65_536:
                 self._cache.clear()
-            addr = ipaddress.ip_address(packed)
-            hit = any(addr.version == n.version and addr in n for n in self._nets)
+            value = int.from_bytes(packed, "big")
+            hit = any(value & mask == net for mask, net in self._nets.get(len(packed), ()))
             self._cache[packed] = hit
         return hit
 
@@ -418,9 +421,10 @@ class FlowEngine:
         self.counters.packets += 1
         if ts > self.now:
             self.now = ts
+        # The canonical key: the lower (address, port) end first.
         key = (
             (proto, src, sport, dst, dport)
-            if (src, sport) <= (dst, dport)
+            if src < dst or (src == dst and sport <= dport)
             else (proto, dst, dport, src, sport)
         )
         f = self.flows.get(key)

@@ -53,12 +53,14 @@ record headers, pcapng blocks with inconsistent lengths, a truncated tail) is re
 reader resynchronises, and :attr:`PcapEventReader.stats` counts what was skipped. Frames too
 short or malformed to decode are counted per reason, never raised.
 
-Speed: per batch of records (a few MiB), header fields are decoded with NumPy for every packet
-at once; packets are grouped by flow with one sort; a flow whose packets in the batch are plain
-in-window ACK/data segments of a known, established flow (or UDP datagrams of a non-DNS flow
-whose payload directions were already identified), without crossing a timeout, is updated in
-one step from the group's aggregates. Only the rest (handshakes, teardowns, resets, first
-payloads, DNS, new flows, fragments, odd link layers) goes through the per-packet engine.
+Speed: the file is memory-mapped and never copied (:mod:`._container`); per batch of records
+(a window of ``chunk_bytes``), header fields are decoded with NumPy for every packet at once
+(pcapng packet blocks are read the same way); packets are grouped by flow with one sort; a
+flow whose packets in the batch are plain in-window ACK/data segments of a known, established
+flow (or UDP datagrams of a non-DNS flow whose payload directions were already identified),
+without crossing a timeout, is updated in one step from the group's aggregates. Only the rest
+(handshakes, teardowns, resets, first payloads, DNS, new flows, fragments, odd link layers)
+goes through the per-packet engine.
 """
 
 from __future__ import annotations

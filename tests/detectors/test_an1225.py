@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from itertools import count
 
 import pytest
@@ -284,6 +285,19 @@ def test_tls_on_an_irregular_port_by_a_new_process_alerts_but_not_by_a_known_one
     assert alert.entity.process_guid == "{TOOL}"
     assert "irregular port 53" in alert.reason
     assert len(alert.evidence) == 3  # irregular_min_flows
+
+
+def test_one_udp_socket_carrying_many_dns_messages_off_port_53_alerts() -> None:
+    """A client that keeps one socket for all its queries is one flow but many DNS messages:
+    each datagram counts toward the irregular-port rule, as a socket per query would."""
+    tool = r"C:\Users\bob\AppData\Local\Temp\mdnsresp.exe"
+    t = T0 + 86_400 * NS_PER_S
+    one_query = _flow(t + NS_PER_S, "ws1", "{TOOL}", app=AppProtocol.DNS, port=5000)
+    many = replace(one_query, event_id=_eid(), ts_ns=t + 9 * NS_PER_S, packets_out=8)
+    assert _run([_start(t, "ws1", "{TOOL}", tool), one_query]) == []
+    (alert,) = _run([_start(t, "ws1", "{TOOL}", tool), many])
+    assert "DNS on irregular port 5000" in alert.reason
+    assert alert.evidence == (many.event_id,)
 
 
 def test_high_outbound_without_process_identity_names_the_host() -> None:

@@ -98,6 +98,46 @@ def test_citing_an_unknown_event_breaks_the_contract(generated) -> None:  # type
     assert "unknown event id 'no-such-event'" in (run.error or "")
 
 
+class CitesLateThenExplodes(_Base):
+    """Raises a valid alert on its 2nd event, one citing an unknown id on its 3rd, and raises
+    on its 5th: the run must end where the contract broke, at the 3rd event."""
+
+    id = "cites-late"
+
+    def __init__(self, **tunables: float) -> None:
+        super().__init__(**tunables)
+        self.n = 0
+
+    def observe(self, event: Event) -> Sequence[Alert]:
+        self.n += 1
+        if self.n == 5:
+            raise RuntimeError("too late")
+        if self.n not in (2, 3):
+            return ()
+        cited = event.event_id if self.n == 2 else "no-such-event"
+        return (
+            Alert(
+                analytic=self.analytic,
+                detector=self.id,
+                ts_ns=event.ts_ns,
+                score=1,
+                entity=Entity(),
+                evidence=(cited,),
+                reason="x",
+            ),
+        )
+
+
+def test_a_contract_break_ends_the_run_at_the_offending_event(generated) -> None:  # type: ignore[no-untyped-def]
+    (run,) = run_detectors(generated.telemetry, [DetectorSpec(detector=CitesLateThenExplodes)])
+    assert run.outcome is Outcome.ERROR
+    assert run.error == "broke the detector contract: alert cites unknown event id 'no-such-event'"
+    assert run.events_observed == 3
+    assert run.alerts == ()
+    (ok,) = run_detectors(generated.telemetry, [DetectorSpec(detector=Records)])
+    assert ok.outcome is Outcome.OK
+
+
 def test_missing_fields_make_the_detector_not_evaluable(generated) -> None:  # type: ignore[no-untyped-def]
     (run,) = run_detectors(generated.telemetry, [DetectorSpec(detector=NeedsPackets)])
     assert run.outcome is Outcome.NOT_EVALUABLE
