@@ -15,7 +15,6 @@ CAP_NET_RAW; without them :meth:`LoopbackBackend.capture` raises
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -23,9 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from harness.errors import LabError, LabUnavailableError
-from harness.lab.backend import LabBackend, LabHost, LabPlan, LabProcess
-from harness.lab.capture import TcpdumpCapture
-from harness.lab.launch import PopenLabProcess, launch
+from harness.lab.backend import LabHost, LabPlan, LabProcess
+from harness.lab.local import LocalProcessLab
 from harness.lab.plan import sink_addresses
 
 __all__ = ["LoopbackBackend", "can_capture", "plan_addresses"]
@@ -52,7 +50,7 @@ def plan_addresses(plan: LabPlan) -> tuple[str, ...]:
     return tuple(dict.fromkeys([*(c.address for c in plan.clients), *sink_addresses(plan)]))
 
 
-class LoopbackBackend(LabBackend):
+class LoopbackBackend(LocalProcessLab):
     """Processes in the harness's own namespace on 127.0.0.0/8 (see the module docstring)."""
 
     name = "loopback"
@@ -65,12 +63,6 @@ class LoopbackBackend(LabBackend):
                     f"loopback lab needs 127.0.0.0/8 addresses, plan has {address} "
                     "(use default_plan(..., loopback=True))"
                 )
-        self.bin_dir = workdir / "bin"
-        self._processes: list[PopenLabProcess] = []
-        self._captures: list[TcpdumpCapture] = []
-        #: Every finished capture of this lab (tcpdump's captured/dropped counts on each).
-        self.finished_captures: list[TcpdumpCapture] = []
-        self._is_up = False
 
     @classmethod
     def available(cls) -> str | None:
@@ -86,13 +78,7 @@ class LoopbackBackend(LabBackend):
         self._is_up = True
 
     def down(self) -> None:
-        for cap in reversed(self._captures):
-            cap.abort()
-        self._captures.clear()
-        for proc in reversed(self._processes):
-            with contextlib.suppress(Exception):
-                proc.stop(grace_s=1.0)
-        self._processes.clear()
+        self._stop_started()
         self._is_up = False
 
     def start(
@@ -104,14 +90,10 @@ class LoopbackBackend(LabBackend):
         log: Path,
         env: Mapping[str, str] | None = None,
     ) -> LabProcess:
-        if not self._is_up:
-            raise LabError("loopback lab is not up: start() needs up() first")
+        self._require_up("start")
         if host != self.plan.sink and host not in self.plan.clients:
             raise LabError(f"host {host.name!r} is not part of lab {self.plan.run_id!r}")
-        popen = launch(argv, name=name, bin_dir=self.bin_dir, log=log, env=env)
-        proc = PopenLabProcess(popen, name=name, host=host)
-        self._processes.append(proc)
-        return proc
+        return self._start(host, argv, name=name, log=log, env=env)
 
     def bpf(self) -> str:
         """The capture filter: packets from or to one of the plan's addresses."""
@@ -119,27 +101,14 @@ class LoopbackBackend(LabBackend):
 
     @contextmanager
     def capture(self, path: Path) -> Iterator[Path]:
-        if not self._is_up:
-            raise LabError("loopback lab is not up: capture() needs up() first")
+        self._require_up("capture")
         if not can_capture():
             raise LabUnavailableError(
                 "loopback capture needs root or CAP_NET_RAW to run tcpdump on lo; without it "
                 "use the sinks' own logs (Zeek-style) as the network events"
             )
-        cap = TcpdumpCapture(
-            path, interface="lo", bpf=self.bpf(), log=self.workdir / f"tcpdump-{path.stem}.log"
-        )
-        self._captures.append(cap)
-        cap.start()
-        try:
-            yield path
-        finally:
-            try:
-                cap.stop()
-                self.finished_captures.append(cap)
-            finally:
-                if cap in self._captures:
-                    self._captures.remove(cap)
+        with self._tcpdump(path, interface="lo", bpf=self.bpf()) as captured:
+            yield captured
 
     def netns_of(self, host: LabHost) -> str | None:
         return None

@@ -55,9 +55,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from harness.errors import LabError, LabUnavailableError
-from harness.lab.backend import LabBackend, LabHost, LabPlan, LabProcess
-from harness.lab.capture import TcpdumpCapture
-from harness.lab.launch import PopenLabProcess, launch
+from harness.lab.backend import LabHost, LabPlan, LabProcess
+from harness.lab.local import LocalProcessLab
 from harness.lab.plan import sink_addresses, validate_run_id
 
 __all__ = ["NETNS_DIR", "NetnsBackend", "remove_run"]
@@ -186,7 +185,7 @@ def remove_run(run_id: str) -> None:
                 shutil.rmtree(d, ignore_errors=True)
 
 
-class NetnsBackend(LabBackend):
+class NetnsBackend(LocalProcessLab):
     """Network namespaces joined by veth pairs to a bridge in the sink namespace (see the
     module docstring)."""
 
@@ -198,14 +197,8 @@ class NetnsBackend(LabBackend):
         if len(plan.clients) > 99:
             raise LabError(f"netns lab supports up to 99 clients, plan has {len(plan.clients)}")
         self.prefix = f"eh-{plan.run_id}-"
-        self.bin_dir = workdir / "bin"
         #: Namespaces this backend created (registered before creation, for down()).
         self._created: list[str] = []
-        self._processes: list[PopenLabProcess] = []
-        self._captures: list[TcpdumpCapture] = []
-        #: Every finished capture of this lab (tcpdump's captured/dropped counts on each).
-        self.finished_captures: list[TcpdumpCapture] = []
-        self._is_up = False
 
     # -- names ---------------------------------------------------------------------------
 
@@ -318,13 +311,7 @@ class NetnsBackend(LabBackend):
         )  # fmt: skip
 
     def down(self) -> None:
-        for cap in reversed(self._captures):
-            cap.abort()
-        self._captures.clear()
-        for proc in reversed(self._processes):
-            with contextlib.suppress(Exception):
-                proc.stop(grace_s=1.0)
-        self._processes.clear()
+        self._stop_started()
         if self._created:
             for ns in reversed(self._created):
                 _remove_namespace(ns)
@@ -342,42 +329,18 @@ class NetnsBackend(LabBackend):
         log: Path,
         env: Mapping[str, str] | None = None,
     ) -> LabProcess:
-        if not self._is_up:
-            raise LabError("netns lab is not up: start() needs up() first")
-        ns = self.namespace(host)
-        popen = launch(
-            argv,
-            name=name,
-            bin_dir=self.bin_dir,
-            log=log,
-            env=env,
-            prefix=("ip", "netns", "exec", ns),
-        )
-        proc = PopenLabProcess(popen, name=name, host=host)
-        self._processes.append(proc)
-        return proc
+        self._require_up("start")
+        prefix = ("ip", "netns", "exec", self.namespace(host))
+        return self._start(host, argv, name=name, log=log, env=env, prefix=prefix)
 
     @contextmanager
     def capture(self, path: Path) -> Iterator[Path]:
-        if not self._is_up:
-            raise LabError("netns lab is not up: capture() needs up() first")
-        cap = TcpdumpCapture(
-            path,
-            interface=self.bridge,
-            prefix=("ip", "netns", "exec", self.namespace(self.plan.sink)),
-            log=self.workdir / f"tcpdump-{path.stem}.log",
-        )
-        self._captures.append(cap)
-        cap.start()
-        try:
-            yield path
-        finally:
-            try:
-                cap.stop()
-                self.finished_captures.append(cap)
-            finally:
-                if cap in self._captures:
-                    self._captures.remove(cap)
+        self._require_up("capture")
+        sink_ns = self.namespace(self.plan.sink)
+        with self._tcpdump(
+            path, interface=self.bridge, prefix=("ip", "netns", "exec", sink_ns)
+        ) as captured:
+            yield captured
 
     def netns_of(self, host: LabHost) -> str | None:
         ns = self.namespace(host)

@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from harness.events import NS_PER_S, NetworkFlow
 from harness.lab.attribution import ProcessInfo, SocketMonitor
 from harness.lab.phases import Launch
 
-__all__ = ["OWNER_TOLERANCE_NS", "hinted_process", "owner_hints", "sole_process"]
+__all__ = [
+    "OWNER_TOLERANCE_NS",
+    "hinted_process",
+    "owner_hints",
+    "sink_records",
+    "sole_process",
+]
 
 #: A socket is taken to have existed this long before its first and after its last sighting:
 #: a poll of many processes on a loaded machine takes far longer than the monitor's interval,
@@ -26,18 +33,30 @@ __all__ = ["OWNER_TOLERANCE_NS", "hinted_process", "owner_hints", "sole_process"
 OWNER_TOLERANCE_NS = 2 * NS_PER_S
 
 
+def sink_records(path: Path, event: str) -> Iterator[dict[str, Any]]:
+    """The records of kind ``event`` in the sinks' JSON-lines log. A missing log or a line that
+    is not a JSON object is skipped: the sinks are stopped by signal, so the last line may be
+    cut."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and rec.get("event") == event:
+            yield rec
+
+
 def owner_hints(path: Path) -> dict[tuple[str, str, int], list[tuple[int, int, int]]]:
     """The sinks' owner lookups (:class:`harness.lab.sinks.OwnerLookup`): per (transport,
     client address, client port) the (time, pid, start ticks) of each connection's owner."""
     out: dict[tuple[str, str, int], list[tuple[int, int, int]]] = defaultdict(list)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return out
-    for line in lines:
+    for rec in sink_records(path, "connection"):
         try:
-            rec = json.loads(line)
-            owner = rec.get("owner") if rec.get("event") == "connection" else None
+            owner = rec.get("owner")
             if owner:
                 key = (str(rec["transport"]), str(rec["client_ip"]), int(rec["client_port"]))
                 out[key].append((int(rec["ts_ns"]), int(owner["pid"]), int(owner["start_ticks"])))

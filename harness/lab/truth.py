@@ -13,7 +13,6 @@ from its attributed flows' bytes out, cut every 100 ms).
 from __future__ import annotations
 
 import bisect
-import json
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,7 +28,7 @@ from harness.events import (
     ProtocolAnomaly,
 )
 from harness.lab.attribution import ProcessInfo
-from harness.lab.owners import OWNER_TOLERANCE_NS
+from harness.lab.owners import OWNER_TOLERANCE_NS, sink_records
 from harness.lab.phases import Launch
 from harness.lab.spec import LabActor, Phase
 from harness.truth import ActorKind, ActorTruth, GroundTruth
@@ -162,14 +161,9 @@ def sink_dns_ports(path: Path) -> dict[tuple[str, str], list[tuple[int, int]]]:
     """The DNS sink's log: per (client address, query name in lower case) the (time, client
     port) of each query, which the pcap's DNS events do not carry."""
     out: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return out
-    for line in lines:
+    for rec in sink_records(path, "dns_query"):
         try:
-            rec = json.loads(line)
-            if rec.get("event") == "dns_query" and rec.get("query"):
+            if rec.get("query"):
                 key = (str(rec["client_ip"]), str(rec["query"]).rstrip(".").lower())
                 out[key].append((int(rec["ts_ns"]), int(rec["client_port"])))
         except (ValueError, KeyError, TypeError):

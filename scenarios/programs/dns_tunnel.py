@@ -33,7 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.pcap.dnswire import DnsWireError, build_query, parse_message, qtype_code
+from harness.pcap.dnswire import (
+    DnsMessage,
+    DnsWireError,
+    build_query,
+    parse_message,
+    qtype_code,
+)
 from scenarios.encodings import (
     SPECS,
     TOOL_QTYPES,
@@ -124,6 +130,8 @@ class DnsClient:
     downstream: int = 0
     pings: int = 0
     names_sent: int = 0
+    #: The last answer received (its records: what a look-up resolved to).
+    last_answer: DnsMessage | None = None
 
     @classmethod
     def open(
@@ -198,6 +206,7 @@ class DnsClient:
             if message.txid != txid:
                 continue  # a late answer to an earlier try
             self.downstream += sum(len(r.rdata) for r in message.answers)
+            self.last_answer = message
             return True
 
     def summary(self) -> Stats:

@@ -21,7 +21,7 @@ import random
 import socket
 from pathlib import Path
 
-from harness.pcap.dnswire import QTYPES, build_query, parse_message, record_value
+from harness.pcap.dnswire import QTYPES, record_value
 from scenarios.programs import _http
 from scenarios.programs._common import (
     Deadline,
@@ -64,9 +64,11 @@ def _resolve_libc(name: str) -> str:
     return str(infos[0][4][0])
 
 
-def _resolve_direct(args: argparse.Namespace, rng: random.Random, name: str) -> tuple[str, int]:
+def _resolve_direct(
+    args: argparse.Namespace, rng: random.Random, name: str, deadline: Deadline
+) -> str:
     """The A record of ``name`` from ``--resolver``, asked from a fresh socket as the C
-    library's stub resolver does; also the number of queries sent (0 or 1)."""
+    library's stub resolver does."""
     client = DnsClient.open(
         bind=args.bind,
         resolver=args.resolver,
@@ -76,20 +78,12 @@ def _resolve_direct(args: argparse.Namespace, rng: random.Random, name: str) -> 
         retries=0,
     )
     try:
-        txid = client.rng.randrange(0x10000)
-        client.sock.sendto(build_query(name, "A", txid=txid), client.resolver)
-        while True:
-            try:
-                data, _ = client.sock.recvfrom(65_535)
-            except OSError as exc:
-                raise ProgramError(f"no answer from {client.resolver[0]} for {name}") from exc
-            message = parse_message(data)
-            if message.txid != txid:
-                continue
-            for record in message.answers:
-                if record.rtype == QTYPES["A"]:
-                    return str(record_value(record)), 1
-            raise ProgramError(f"{name} has no A record at {client.resolver[0]}")
+        if not client.ask(name, "A", deadline) or client.last_answer is None:
+            raise ProgramError(f"no answer from {args.resolver} for {name}")
+        for record in client.last_answer.answers:
+            if record.rtype == QTYPES["A"]:
+                return str(record_value(record))
+        raise ProgramError(f"{name} has no A record at {args.resolver}")
     finally:
         client.close()
 
@@ -123,8 +117,8 @@ def _body(args: argparse.Namespace, stats: Stats) -> None:
             if via_libc:
                 address = _resolve_libc(name)
             else:
-                address, sent = _resolve_direct(args, rng, name)
-                dns_queries += sent
+                address = _resolve_direct(args, rng, name, deadline)
+                dns_queries += 1
             session = _http.session(
                 run_id=args.run_id,
                 bind=args.bind,
