@@ -1,4 +1,4 @@
-"""AN0030 reference detector: lopsided, junk-padded outbound conversations with rare peers.
+r"""AN0030 reference detector: lopsided, junk-padded outbound conversations with rare peers.
 
 MITRE (DET0011, T1001.001 Junk Data): "Processes generating large outbound connections with
 disproportionate send/receive ratios, often to uncommon ports or hosts, potentially inserting
@@ -47,6 +47,13 @@ Benign traffic this is built to pass: sync clients and webmail uploads (common d
 and uploads of that size are the process's history), meeting media (symmetric, PCR near 0),
 updates (download-heavy), nightly backups to a fixed peer (history).
 
+Software deployments (:class:`detectors.features.process.DeploymentHold`, as in AN0144 and
+AN1225): the first hosts of a rollout meet a peer no other host has contacted yet and have no
+history, so an alert on a signed image that never ran in the baseline and is not under
+``C:\Windows`` is held until ``rollout_hold_s`` after the image first started in the fleet,
+and dropped if the image has started on ``rollout_hosts`` hosts by then. Unsigned images, and
+flows without process identity, are never held.
+
 The score starts at 0.5 and rises with volume over ``min_bytes``, a missing history, an
 uncommon port, near-constant request sizes and an unsigned image.
 
@@ -68,7 +75,10 @@ Known gaps:
     a NAT or proxy in front of the sensor merges hosts; flows without a server name are judged
     by address only (shared CDN addresses look common).
   * In small fleets ``rare_fraction`` of the hosts is less than one host, so "rare" means "no
-    other host": the first host of a genuine new service can alert.
+    other host": the first host of a genuine new service can alert (held and dropped when the
+    sender is signed software deployed to ``rollout_hosts`` hosts within the hold; a pilot
+    rollout to fewer hosts alerts, and an attacker's signed tool spread to that many hosts
+    within the hold is dropped).
 """
 
 from __future__ import annotations
@@ -78,7 +88,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar
 
 from detectors.features.dns import split_name
-from detectors.features.process import ProcessTable
+from detectors.features.process import DEPLOYMENT_TUNABLES, DeploymentHold, ProcessTable
 from detectors.features.stats import RobustBaseline
 from harness.alerts import Alert, Entity
 from harness.analytics import AnalyticId, TechniqueId, analytic_id, technique_id
@@ -269,6 +279,7 @@ class AsymmetricOutbound(Detector):
             description="mean request size per connection, bytes, that counts as inflated "
             "(beacons and API calls send hundreds of bytes)",
         ),
+        **DEPLOYMENT_TUNABLES,
         "junk_max_cv": Tunable(
             default=0.05,
             minimum=0.0,
@@ -294,6 +305,7 @@ class AsymmetricOutbound(Detector):
         self._floor = min(self.min_bytes, self.junk_min_bytes)
         self._history_min = _HISTORY_MIN_SHARE * self.min_bytes
         self._procs = ProcessTable()
+        self._hold = DeploymentHold.from_tunables(self._procs, t)
         self._history: RobustBaseline[HistKey] = RobustBaseline(
             min_samples=int(t["history_min_samples"]),
             mad_floor=_LOG_MAD_FLOOR,
@@ -337,8 +349,19 @@ class AsymmetricOutbound(Detector):
                 learn(event)
         for key, ep in list(self._open.items()):
             self._close(key, ep)
+        self._procs.end_baseline()
 
     def observe(self, event: Event) -> Sequence[Alert]:
+        if event.ts_ns >= self._hold.next_due_ns:
+            released = self._hold.release(event.ts_ns)
+            alerts = self._observe(event)
+            return (*released, *alerts) if released else alerts
+        return self._observe(event)
+
+    def flush(self) -> Sequence[Alert]:
+        return self._hold.release(None)
+
+    def _observe(self, event: Event) -> Sequence[Alert]:
         if type(event) is NetworkFlow:
             if event.direction is not _OUTBOUND:
                 return ()
@@ -444,7 +467,11 @@ class AsymmetricOutbound(Detector):
         if z is not None and z < self.min_z:
             return ()
         ep.alerted = True
-        return (self._alert(flow, host, ep, pcr, cv, dst_rare, port_rare, z, basis, junk),)
+        alert = self._alert(flow, host, ep, pcr, cv, dst_rare, port_rare, z, basis, junk)
+        proc = self._procs.get(flow.process_guid)
+        if proc is not None and self._hold.applies(proc):
+            return self._hold.submit(proc, alert)
+        return (alert,)
 
     def _learn_peer(self, key: ConvKey, host: str, name: str | None) -> None:
         """Prevalence of the conversation's address, port and name: once per conversation."""

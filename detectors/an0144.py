@@ -60,7 +60,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar
 
-from detectors.features.process import DeploymentHold, ProcessTable
+from detectors.features.process import DEPLOYMENT_TUNABLES, DeploymentHold, ProcessTable
 from harness.alerts import Alert, Entity
 from harness.analytics import AnalyticId, TechniqueId, analytic_id, technique_id
 from harness.detector import Detector, Tunable
@@ -129,20 +129,7 @@ class UnseenProcessHttpsVolume(Detector):
             maximum=1e6,
             description="an image that has run on at least this many hosts is common, not rare",
         ),
-        "rollout_hold_s": Tunable(
-            default=1_800,
-            minimum=0,
-            maximum=86_400,
-            description="how long an alert on a signed image new to the fleet waits for the "
-            "image to spread (a deployment), seconds after its first start in the fleet",
-        ),
-        "rollout_hosts": Tunable(
-            default=3,
-            minimum=2,
-            maximum=1e6,
-            description="hosts a signed, fleet-new image must start on within the hold to be "
-            "judged a software deployment",
-        ),
+        **DEPLOYMENT_TUNABLES,
     }
 
     def __init__(self, **tunables: float) -> None:
@@ -151,11 +138,7 @@ class UnseenProcessHttpsVolume(Detector):
         self.window_ns = int(self.tunables["window_s"] * NS_PER_S)
         self.max_fleet_hosts = int(self.tunables["max_fleet_hosts"])
         self._procs = ProcessTable()
-        self._hold = DeploymentHold(
-            self._procs,
-            hold_ns=int(self.tunables["rollout_hold_s"] * NS_PER_S),
-            min_hosts=int(self.tunables["rollout_hosts"]),
-        )
+        self._hold = DeploymentHold.from_tunables(self._procs, self.tunables)
         self._web_here: set[tuple[str, str]] = set()  # (host, image) that used HTTP(S)
         self._web_anywhere: set[str] = set()  # images any host used HTTP(S) from
         self._windows: dict[str, _Window] = {}

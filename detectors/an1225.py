@@ -123,7 +123,7 @@ from typing import ClassVar
 
 from detectors.features.bigram import BigramModel
 from detectors.features.dns import DistinctCounter, InformationCounter, split_name
-from detectors.features.process import DeploymentHold, ProcessTable, image_key
+from detectors.features.process import DEPLOYMENT_TUNABLES, DeploymentHold, ProcessTable, image_key
 from detectors.features.stats import FirstSeen, RobustBaseline
 from harness.alerts import Alert, Entity
 from harness.analytics import AnalyticId, TechniqueId, analytic_id, technique_id
@@ -350,20 +350,7 @@ class AbnormalAppProtocolUse(Detector):
             description="a subject that used a protocol on this many hosts (or a quarter of "
             "the hosts seen) is common, not rare",
         ),
-        "rollout_hold_s": Tunable(
-            default=1_800,
-            minimum=0,
-            maximum=86_400,
-            description="how long an alert on a signed image new to the fleet waits for the "
-            "image to spread like a software deployment, seconds after its first start",
-        ),
-        "rollout_hosts": Tunable(
-            default=3,
-            minimum=2,
-            maximum=1e6,
-            description="hosts a signed, fleet-new image must start on within the hold to be "
-            "judged a software deployment (its alert is then dropped)",
-        ),
+        **DEPLOYMENT_TUNABLES,
         "irregular_min_flows": Tunable(
             default=3,
             minimum=1,
@@ -406,11 +393,7 @@ class AbnormalAppProtocolUse(Detector):
         self.episode_gap_ns = int(t["episode_gap_s"] * NS_PER_S)
 
         self._procs = ProcessTable()
-        self._hold = DeploymentHold(
-            self._procs,
-            hold_ns=int(t["rollout_hold_s"] * NS_PER_S),
-            min_hosts=int(t["rollout_hosts"]),
-        )
+        self._hold = DeploymentHold.from_tunables(self._procs, t)
         # DNS tunnel state
         self._domain_hosts: dict[str, set[str]] = {}
         self._services: set[str] = set()

@@ -42,7 +42,7 @@ from harness.errors import UsageError
 from harness.events import Event, EventKind
 from harness.fields import Field, Profile
 from harness.scenario import Scenario
-from harness.telemetry import Telemetry, TelemetryInfo
+from harness.telemetry import Telemetry, TelemetryInfo, split_index
 from harness.truth import GroundTruth
 
 __all__ = [
@@ -453,7 +453,7 @@ class _Selections:
 def _baseline_end(telemetry: Telemetry) -> int:
     """Index of the first detection-window event (``telemetry.baseline`` is the events before
     it), found by bisection on the time-ordered events."""
-    return bisect.bisect_left(telemetry.events, telemetry.baseline_until_ns, key=_TS)
+    return split_index(telemetry.events, telemetry.baseline_until_ns)
 
 
 def _pick(events: Sequence[Event], positions: list[int]) -> tuple[Event, ...]:

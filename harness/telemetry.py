@@ -11,6 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
+import numpy as np
+
 from harness.errors import InvalidParameterError
 from harness.events import (
     NS_PER_S,
@@ -22,6 +24,7 @@ from harness.events import (
     NetworkFlow,
     ProcessStart,
 )
+from harness.eventtable import EventTable
 from harness.fields import Field, Profile
 
 __all__ = [
@@ -33,6 +36,7 @@ __all__ = [
     "origin_event_id",
     "project",
     "sort_events",
+    "split_index",
 ]
 
 #: Id suffix of the endpoint connection event rendered from a flow's first record.
@@ -84,14 +88,22 @@ class Telemetry:
         return self.detection_host_seconds / 86_400
 
     def _split(self) -> int:
-        lo, hi = 0, len(self.events)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if self.events[mid].ts_ns < self.baseline_until_ns:
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo
+        return split_index(self.events, self.baseline_until_ns)
+
+
+def split_index(events: Sequence[Event], ts_ns: int) -> int:
+    """The index of the first event at or after ``ts_ns`` in time-ordered ``events`` (on an
+    :class:`~harness.eventtable.EventTable`, found in its time column without making events)."""
+    if isinstance(events, EventTable):
+        return int(np.searchsorted(events.ts_ns, ts_ns, side="left"))
+    lo, hi = 0, len(events)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if events[mid].ts_ns < ts_ns:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

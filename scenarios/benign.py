@@ -3,18 +3,33 @@
 Each function adds one actor to a :class:`~scenarios.world.World` over the whole time span
 (baseline and detection windows), drawing every value from the ``rng`` it is given. The
 docstring of each names the analytics it is a trap for and why.
+
+The background is most of every scenario's events, so these actors draw a whole span at once:
+sessions for every host and day (:func:`scenarios._util.sessions`), then every value of every
+session as a NumPy column, recorded with the world's many-at-a-time methods.
 """
 
 from __future__ import annotations
 
 import random
 
+import numpy as np
+import numpy.typing as npt
+
 from harness.analytics import analytic_id
 from harness.events import NS_PER_S, AppProtocol, Transport
 from harness.truth import ActorKind
-from scenarios._util import external_ip, lognormal_bytes, random_text, work_sessions
+from scenarios._util import (
+    external_ip,
+    external_ips,
+    generator,
+    lognormal_bytes,
+    lognormal_many,
+    sessions,
+    texts,
+)
 from scenarios.inventory import software
-from scenarios.world import NS_PER_DAY, Actor, Host, Proc, World
+from scenarios.world import NS_PER_DAY, Actor, Host, World, dns_query_bytes
 
 __all__ = [
     "admin_smb",
@@ -56,12 +71,53 @@ _SITES = (
 )
 
 
-def _daily_process(
-    world: World, actor: Actor, host: Host, day: int, image: str, cmd: str, signer: str
-) -> Proc:
-    """A process started at 07:00 on ``day`` (logon-started agents)."""
+_SITE_IPS = external_ips(_SITES)
+_SITE_NAMES = np.array(_SITES, dtype=object)
+Int64s = npt.NDArray[np.int64]
+
+
+def _indices(world: World, hosts: tuple[Host, ...]) -> list[int]:
+    return [world.host_index(h) for h in hosts]
+
+
+def _grid(world: World, hosts: list[int]) -> tuple[Int64s, Int64s]:
+    """(host index, day) of every cell of the hosts-by-days grid, hosts major (the cell order
+    of :func:`scenarios._util.sessions`)."""
+    days = np.asarray(world.env.days(), dtype=np.int64)
+    return np.repeat(np.asarray(hosts, dtype=np.int64), len(days)), np.tile(days, len(hosts))
+
+
+def _daily_processes(
+    world: World,
+    actor: Actor,
+    hosts: list[int],
+    image: str | list[str],
+    cmd: str | list[str],
+    signer: str,
+) -> Int64s:
+    """A logon-started process at 07:00 on every day for each of ``hosts`` (one image and
+    command line for all, or one per host); returns process indices in grid cell order."""
+    host, day = _grid(world, hosts)
+    days = len(world.env.days())
+
+    def per_cell(value: str | list[str]) -> str | list[str]:
+        return value if isinstance(value, str) else [x for x in value for _ in range(days)]
+
     start = world.env.start_ns + day * NS_PER_DAY + 7 * 3600 * NS_PER_S
-    return world.spawn(actor, host, start, image, cmd, signer=signer)
+    return world.spawn_many(actor, host, start, per_cell(image), per_cell(cmd), signer=signer)
+
+
+def _repeat_rank(counts: Int64s) -> tuple[Int64s, Int64s]:
+    """For items repeated ``counts`` times: each copy's item index and its rank (0-based)."""
+    item = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    rank = np.arange(len(item), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    return item, rank
+
+
+def _pick(gen: np.random.Generator, shares: npt.ArrayLike, size: int) -> Int64s:
+    """``size`` indices drawn with probabilities ``shares`` (the remainder goes to index 0)."""
+    cum = np.cumsum(np.asarray(shares, dtype=np.float64))
+    return np.searchsorted(cum, gen.random(size), side="right") % len(cum)
 
 
 def browsers(world: World, rng: random.Random, *, sessions_per_day: float = 30) -> None:
@@ -77,50 +133,45 @@ def browsers(world: World, rng: random.Random, *, sessions_per_day: float = 30) 
         "Chrome, Edge and Firefox browsing and webmail uploads",
         trap_for=(AN0144, AN0030),
     )
+    gen = generator(rng)
     env = world.env
-    for host in env.workstations:
-        roll, cum = rng.random(), 0.0
-        image, signer = _BROWSERS[0][0], _BROWSERS[0][1]
-        for path, sign, share in _BROWSERS:
-            cum += share
-            if roll < cum:
-                image, signer = path, sign
-                break
-        for day in env.days():
-            proc: Proc | None = None
-            for ts in work_sessions(rng, env, day, sessions_per_day):
-                if proc is None:
-                    proc = world.spawn(
-                        actor, host, ts - NS_PER_S, image, f'"{image}"', signer=signer
-                    )
-                site = rng.choice(_SITES)
-                world.dns(actor, proc, ts, site, answers=(external_ip(site),))
-                for k in range(rng.randint(1, 4)):
-                    t = ts + (k + 1) * rng.randint(5, 400) * 1_000_000
-                    world.flow(
-                        actor,
-                        proc,
-                        t,
-                        dst_ip=external_ip(site),
-                        dst_port=443,
-                        bytes_out=lognormal_bytes(rng, 2_500, 0.8, 200_000),
-                        bytes_in=lognormal_bytes(rng, 60_000, 1.4, 30_000_000),
-                        duration_ns=rng.randint(1, 90) * NS_PER_S,
-                        server_name=site,
-                    )
-                if rng.random() < 0.01:  # a webmail attachment or a form upload
-                    size = lognormal_bytes(rng, 3_000_000, 0.9, 25_000_000)
-                    world.flow(
-                        actor,
-                        proc,
-                        ts + 2 * NS_PER_S,
-                        dst_ip=external_ip("mail.webmail.example"),
-                        dst_port=443,
-                        bytes_out=size,
-                        bytes_in=lognormal_bytes(rng, 20_000, 0.5, 200_000),
-                        duration_ns=max(NS_PER_S, size // 1_000_000 * NS_PER_S),
-                        server_name="mail.webmail.example",
-                    )
+    hosts = _indices(world, env.workstations)
+    choice = _pick(gen, [share for _, _, share in _BROWSERS], len(hosts))
+    image_of = dict(zip(hosts, (_BROWSERS[c][0] for c in choice.tolist()), strict=True))
+    signer_of = dict(zip(hosts, (_BROWSERS[c][1] for c in choice.tolist()), strict=True))
+    s = sessions(gen, env, hosts, env.days(), sessions_per_day)
+    # One browser process per host and day, started a second before the day's first session.
+    first = s.first_in_cell()
+    starters = s.host[first].tolist()
+    procs = np.empty(len(starters), dtype=np.int64)
+    for signer in sorted({signer_of[h] for h in starters}):
+        sel = np.array([signer_of[h] == signer for h in starters], dtype=bool)
+        images = [image_of[h] for h in np.asarray(starters)[sel].tolist()]
+        procs[sel] = world.spawn_many(
+            actor, s.host[first][sel], s.ts[first][sel] - NS_PER_S, images,
+            [f'"{i}"' for i in images], signer=signer,
+        )  # fmt: skip
+    proc = procs[np.cumsum(first) - 1]
+    site = gen.integers(0, len(_SITES), len(s))
+    names = _SITE_NAMES[site]
+    world.dns_many(actor, proc, s.ts, names.tolist(), answers=[(ip,) for ip in _SITE_IPS[site]])
+    item, rank = _repeat_rank(gen.integers(1, 5, len(s)))
+    m = len(item)
+    world.flows(
+        actor, proc[item], s.ts[item] + (rank + 1) * gen.integers(5, 401, m) * 1_000_000,
+        dst_ip=_SITE_IPS[site][item], dst_port=443,
+        bytes_out=lognormal_many(gen, 2_500, 0.8, 200_000, m),
+        bytes_in=lognormal_many(gen, 60_000, 1.4, 30_000_000, m),
+        duration_ns=gen.integers(1, 91, m) * NS_PER_S, server_name=names[item],
+    )  # fmt: skip
+    up = np.flatnonzero(gen.random(len(s)) < 0.01)  # a webmail attachment or a form upload
+    size = lognormal_many(gen, 3_000_000, 0.9, 25_000_000, len(up))
+    mail = "mail.webmail.example"
+    world.flows(
+        actor, proc[up], s.ts[up] + 2 * NS_PER_S, dst_ip=external_ip(mail), dst_port=443,
+        bytes_out=size, bytes_in=lognormal_many(gen, 20_000, 0.5, 200_000, len(up)),
+        duration_ns=np.maximum(NS_PER_S, size // 1_000_000 * NS_PER_S), server_name=mail,
+    )  # fmt: skip
 
 
 def windows_update(world: World, rng: random.Random) -> None:
@@ -132,32 +183,30 @@ def windows_update(world: World, rng: random.Random) -> None:
         "Windows Update and Defender signature downloads",
         trap_for=(AN1225,),
     )
+    gen = generator(rng)
     env = world.env
-    for host in env.hosts:
-        for day in env.days():
-            ts = env.start_ns + day * NS_PER_DAY + rng.randint(0, 86_399) * NS_PER_S
-            proc = world.spawn(
-                actor,
-                host,
-                ts,
-                r"C:\Windows\System32\svchost.exe",
-                r"C:\Windows\system32\svchost.exe -k netsvcs -p -s wuauserv",
-                user="SYSTEM",
-                signer="Microsoft Windows",
-            )
-            name = "update.windows.example"
-            world.dns(actor, proc, ts, name, answers=(external_ip(name),))
-            world.flow(
-                actor,
-                proc,
-                ts + NS_PER_S,
-                dst_ip=external_ip(name),
-                dst_port=443,
-                bytes_out=lognormal_bytes(rng, 40_000, 0.5, 400_000),
-                bytes_in=lognormal_bytes(rng, 30_000_000, 1.0, 900_000_000),
-                duration_ns=rng.randint(20, 600) * NS_PER_S,
-                server_name=name,
-            )
+    host, day = _grid(world, _indices(world, env.hosts))
+    m = len(host)
+    ts = env.start_ns + day * NS_PER_DAY + gen.integers(0, 86_400, m) * NS_PER_S
+    proc = world.spawn_many(
+        actor, host, ts, r"C:\Windows\System32\svchost.exe",
+        r"C:\Windows\system32\svchost.exe -k netsvcs -p -s wuauserv", user="SYSTEM",
+        signer="Microsoft Windows",
+    )  # fmt: skip
+    name = "update.windows.example"
+    world.dns_many(actor, proc, ts, [name] * m, answers=(external_ip(name),))
+    world.flows(
+        actor, proc, ts + NS_PER_S, dst_ip=external_ip(name), dst_port=443,
+        bytes_out=lognormal_many(gen, 40_000, 0.5, 400_000, m),
+        bytes_in=lognormal_many(gen, 30_000_000, 1.0, 900_000_000, m),
+        duration_ns=gen.integers(20, 601, m) * NS_PER_S, server_name=name,
+    )  # fmt: skip
+
+
+def _with_share(gen: np.random.Generator, hosts: list[int], share: float) -> list[int]:
+    """The hosts that have a piece of software installed on ``share`` of machines."""
+    keep = gen.random(len(hosts)) < share
+    return [h for h, k in zip(hosts, keep.tolist(), strict=True) if k]
 
 
 def onedrive_sync(
@@ -175,42 +224,31 @@ def onedrive_sync(
         "OneDrive-style sync client with large uploads",
         trap_for=(AN0144, AN0030, AN1225),
     )
+    gen = generator(rng)
     env = world.env
     image = r"C:\Users\{user}\AppData\Local\Microsoft\OneDrive\OneDrive.exe"
     name = "sync.onedrive.example"
-    for host in env.workstations:
-        if rng.random() >= share:
-            continue
-        path = image.format(user=host.user)
-        for day in env.days():
-            proc = _daily_process(
-                world, actor, host, day, path, f'"{path}" /background', "Microsoft Corporation"
-            )
-            for ts in work_sessions(rng, env, day, 12):
-                world.flow(
-                    actor,
-                    proc,
-                    ts,
-                    dst_ip=external_ip(name),
-                    dst_port=443,
-                    bytes_out=lognormal_bytes(rng, 3_000, 0.6, 50_000),
-                    bytes_in=lognormal_bytes(rng, 5_000, 0.6, 80_000),
-                    duration_ns=NS_PER_S,
-                    server_name=name,
-                )
-                if rng.random() < 0.08:
-                    size = lognormal_bytes(rng, 15_000_000, 1.0, 400_000_000)
-                    world.flow(
-                        actor,
-                        proc,
-                        ts + 3 * NS_PER_S,
-                        dst_ip=external_ip(name),
-                        dst_port=443,
-                        bytes_out=size,
-                        bytes_in=size // 200 + 2_000,
-                        duration_ns=max(2 * NS_PER_S, size // 2_000_000 * NS_PER_S),
-                        server_name=name,
-                    )
+    hosts = _with_share(gen, _indices(world, env.workstations), share)
+    paths = [image.format(user=world.hosts[h].user) for h in hosts]
+    daily = _daily_processes(
+        world, actor, hosts, paths, [f'"{p}" /background' for p in paths], "Microsoft Corporation"
+    )
+    s = sessions(gen, env, hosts, env.days(), 12)
+    m = len(s)
+    proc = daily[s.cell]
+    world.flows(
+        actor, proc, s.ts, dst_ip=external_ip(name), dst_port=443,
+        bytes_out=lognormal_many(gen, 3_000, 0.6, 50_000, m),
+        bytes_in=lognormal_many(gen, 5_000, 0.6, 80_000, m), duration_ns=NS_PER_S,
+        server_name=name,
+    )  # fmt: skip
+    up = np.flatnonzero(gen.random(m) < 0.08)
+    size = lognormal_many(gen, 15_000_000, 1.0, 400_000_000, len(up))
+    world.flows(
+        actor, proc[up], s.ts[up] + 3 * NS_PER_S, dst_ip=external_ip(name), dst_port=443,
+        bytes_out=size, bytes_in=size // 200 + 2_000,
+        duration_ns=np.maximum(2 * NS_PER_S, size // 2_000_000 * NS_PER_S), server_name=name,
+    )  # fmt: skip
 
 
 def new_app_rollout(
@@ -229,43 +267,36 @@ def new_app_rollout(
         "Software rollout of a new signed app (unseen)",
         trap_for=(AN0144, AN1962),
     )
+    gen = generator(rng)
     env = world.env
     image = r"C:\Program Files\Contoso\Meet\ContosoMeet.exe"
     name = "api.meet.contoso.example"
     rollout = env.baseline_until_ns + 9 * 3600 * NS_PER_S
-    for host in env.workstations:
-        if rng.random() >= share:
-            continue
-        ts = rollout + rng.randint(0, 7_200) * NS_PER_S
-        proc = world.spawn(actor, host, ts, image, f'"{image}" --autostart', signer="Contoso Ltd")
-        world.dns(actor, proc, ts + NS_PER_S, name, answers=(external_ip(name),))
-        t = ts + 2 * NS_PER_S
-        while t < env.end_ns and t < ts + 8 * 3600 * NS_PER_S:
-            world.flow(
-                actor,
-                proc,
-                t,
-                dst_ip=external_ip(name),
-                dst_port=443,
-                bytes_out=lognormal_bytes(rng, 8_000, 0.8, 200_000),
-                bytes_in=lognormal_bytes(rng, 40_000, 1.0, 2_000_000),
-                duration_ns=rng.randint(1, 30) * NS_PER_S,
-                server_name=name,
-            )
-            if rng.random() < 0.02:
-                size = lognormal_bytes(rng, 1_500_000, 0.7, 12_000_000)
-                world.flow(
-                    actor,
-                    proc,
-                    t + NS_PER_S,
-                    dst_ip=external_ip("diag." + name),
-                    dst_port=443,
-                    bytes_out=size,
-                    bytes_in=4_000,
-                    duration_ns=20 * NS_PER_S,
-                    server_name="diag." + name,
-                )
-            t += rng.randint(120, 900) * NS_PER_S
+    hosts = _with_share(gen, _indices(world, env.workstations), share)
+    ts = rollout + gen.integers(0, 7_201, len(hosts)) * NS_PER_S
+    proc = world.spawn_many(actor, hosts, ts, image, f'"{image}" --autostart', signer="Contoso Ltd")
+    world.dns_many(actor, proc, ts + NS_PER_S, [name] * len(hosts), answers=(external_ip(name),))
+    # Syncs every 2 to 15 minutes for eight hours (or until the recording ends).
+    gaps = gen.integers(120, 901, (len(hosts), 8 * 3600 // 120 + 1)) * NS_PER_S
+    t = (ts + 2 * NS_PER_S)[:, None] + np.cumsum(gaps, axis=1) - gaps
+    limit = np.minimum(env.end_ns, ts + 8 * 3600 * NS_PER_S)[:, None]
+    keep = t < limit
+    host_pos = np.nonzero(keep)[0]
+    t = t[keep]
+    m = len(t)
+    world.flows(
+        actor, proc[host_pos], t, dst_ip=external_ip(name), dst_port=443,
+        bytes_out=lognormal_many(gen, 8_000, 0.8, 200_000, m),
+        bytes_in=lognormal_many(gen, 40_000, 1.0, 2_000_000, m),
+        duration_ns=gen.integers(1, 31, m) * NS_PER_S, server_name=name,
+    )  # fmt: skip
+    up = np.flatnonzero(gen.random(m) < 0.02)
+    diag = "diag." + name
+    world.flows(
+        actor, proc[host_pos[up]], t[up] + NS_PER_S, dst_ip=external_ip(diag), dst_port=443,
+        bytes_out=lognormal_many(gen, 1_500_000, 0.7, 12_000_000, len(up)), bytes_in=4_000,
+        duration_ns=20 * NS_PER_S, server_name=diag,
+    )  # fmt: skip
 
 
 def backup_agent(world: World, rng: random.Random) -> None:
@@ -326,38 +357,27 @@ def teams_media(
         "Meeting client UDP media to relay servers",
         trap_for=(AN0030, AN1225),
     )
+    gen = generator(rng)
     env = world.env
     image = r"C:\Users\{user}\AppData\Local\Microsoft\Teams\current\Teams.exe"
     relay = "relay.teams.example"
-    for host in env.workstations:
-        if rng.random() >= share:
-            continue
-        path = image.format(user=host.user)
-        for day in env.days():
-            proc = _daily_process(
-                world,
-                actor,
-                host,
-                day,
-                path,
-                f'"{path}" --system-initiated',
-                "Microsoft Corporation",
-            )
-            for ts in work_sessions(rng, env, day, 2.5):
-                minutes = rng.randint(15, 60)
-                rate = rng.randint(120_000, 250_000)  # bytes per second each way
-                world.flow(
-                    actor,
-                    proc,
-                    ts,
-                    dst_ip=external_ip(relay),
-                    dst_port=rng.choice((3478, 3479, 3480, 3481)),
-                    bytes_out=rate * 60 * minutes,
-                    bytes_in=int(rate * 60 * minutes * rng.uniform(0.6, 1.6)),
-                    duration_ns=minutes * 60 * NS_PER_S,
-                    transport=Transport.UDP,
-                    app=AppProtocol.RTP,
-                )
+    hosts = _with_share(gen, _indices(world, env.workstations), share)
+    paths = [image.format(user=world.hosts[h].user) for h in hosts]
+    daily = _daily_processes(
+        world, actor, hosts, paths, [f'"{p}" --system-initiated' for p in paths],
+        "Microsoft Corporation",
+    )  # fmt: skip
+    s = sessions(gen, env, hosts, env.days(), 2.5)
+    m = len(s)
+    minutes = gen.integers(15, 61, m)
+    rate = gen.integers(120_000, 250_001, m)  # bytes per second each way
+    sent = rate * 60 * minutes
+    world.flows(
+        actor, daily[s.cell], s.ts, dst_ip=external_ip(relay),
+        dst_port=gen.integers(3478, 3482, m), bytes_out=sent,
+        bytes_in=(sent * gen.uniform(0.6, 1.6, m)).astype(np.int64),
+        duration_ns=minutes * 60 * NS_PER_S, transport=Transport.UDP, app=AppProtocol.RTP,
+    )  # fmt: skip
 
 
 def av_reputation(world: World, rng: random.Random) -> None:
@@ -374,20 +394,29 @@ def av_reputation(world: World, rng: random.Random) -> None:
         "AV reputation lookups with hashed DNS labels",
         trap_for=(AN1225,),
     )
+    gen = generator(rng)
     env = world.env
     image = r"C:\Program Files\Sophos\Sophos File Scanner\SophosFS.exe"
-    for host in env.hosts:
-        for day in env.days():
-            proc = _daily_process(world, actor, host, day, image, f'"{image}"', "Sophos Ltd")
-            for ts in work_sessions(rng, env, day, 60 if host.role == "workstation" else 20):
-                digest = rng.randbytes(16).hex()
-                name = f"0.{rng.randint(1, 9)}.{digest}.f.sxl.sophosxl.example"
-                world.dns(actor, proc, ts, name, answers=("127.0.0.1",))
+    hosts = _indices(world, env.hosts)
+    daily = _daily_processes(world, actor, hosts, image, f'"{image}"', "Sophos Ltd")
+    rate = [60 if world.hosts[h].role == "workstation" else 20 for h in hosts]
+    s = sessions(gen, env, hosts, env.days(), rate)
+    digests = gen.bytes(16 * len(s)).hex()
+    version = gen.integers(1, 10, len(s)).tolist()
+    names = [
+        f"0.{v}.{digests[32 * i : 32 * i + 32]}.f.sxl.sophosxl.example"
+        for i, v in enumerate(version)
+    ]
+    world.dns_many(actor, daily[s.cell], s.ts, names, answers=("127.0.0.1",))
+
+
+_CDN_PROVIDERS = ("telemetry.example", "akamaiedge.example", "azurefd.example")
 
 
 def cdn_telemetry(world: World, rng: random.Random) -> None:
     """Software telemetry and CDN names with long, machine-generated labels (region and
-    deployment ids, base32-ish tokens) looked up by signed system processes every few minutes.
+    deployment ids, base32-ish tokens) looked up by signed system processes every few minutes;
+    thousands of names, but a handful of CDN edge addresses behind them.
 
     Trap for AN1225: long labels and varied subdomains are not a tunnel.
     """
@@ -397,40 +426,36 @@ def cdn_telemetry(world: World, rng: random.Random) -> None:
         "Telemetry and CDN names with long generated labels",
         trap_for=(AN1225,),
     )
+    gen = generator(rng)
     env = world.env
-    image = r"C:\Windows\System32\svchost.exe"
-    chars = "abcdefghijklmnopqrstuvwxyz0123456789"
-    for host in env.hosts:
-        for day in env.days():
-            proc = _daily_process(
-                world,
-                actor,
-                host,
-                day,
-                image,
-                r"C:\Windows\system32\svchost.exe -k utcsvc -p",
-                "Microsoft Windows",
-            )
-            for ts in work_sessions(rng, env, day, 40):
-                token = random_text(rng, chars, rng.randint(20, 40))
-                name = rng.choice(
-                    (
-                        f"{token}.events.telemetry.example",
-                        f"e{rng.randint(1000, 9999)}.dscb.akamaiedge.example",
-                        f"{token[:16]}-{rng.randint(1, 99)}.z01.azurefd.example",
-                    )
-                )
-                world.dns(actor, proc, ts, name, qtype="A", answers=(external_ip(name),))
-                world.flow(
-                    actor,
-                    proc,
-                    ts + 50_000_000,
-                    dst_ip=external_ip(name),
-                    dst_port=443,
-                    bytes_out=lognormal_bytes(rng, 4_000, 0.6, 60_000),
-                    bytes_in=lognormal_bytes(rng, 2_000, 0.6, 40_000),
-                    server_name=name,
-                )
+    hosts = _indices(world, env.hosts)
+    daily = _daily_processes(
+        world, actor, hosts, r"C:\Windows\System32\svchost.exe",
+        r"C:\Windows\system32\svchost.exe -k utcsvc -p", "Microsoft Windows",
+    )  # fmt: skip
+    s = sessions(gen, env, hosts, env.days(), 40)
+    m = len(s)
+    tokens = texts(gen, "abcdefghijklmnopqrstuvwxyz0123456789", gen.integers(20, 41, m))
+    kind = gen.integers(0, 3, m).tolist()
+    number = gen.integers(1000, 10_000, m).tolist()
+    region = gen.integers(1, 100, m).tolist()
+    names = [
+        f"{tok}.events.telemetry.example" if k == 0
+        else f"e{num}.dscb.akamaiedge.example" if k == 1
+        else f"{tok[:16]}-{reg}.z01.azurefd.example"
+        for tok, k, num, reg in zip(tokens, kind, number, region, strict=True)
+    ]  # fmt: skip
+    # Many names, few addresses: each provider's names resolve to one of its four edge
+    # addresses, as CDN names do (and none of them is another service's address).
+    edges = external_ips([f"edge{e}.{p}" for p in _CDN_PROVIDERS for e in range(4)])
+    ips = edges[np.asarray(kind) * 4 + gen.integers(0, 4, m)]
+    proc = daily[s.cell]
+    world.dns_many(actor, proc, s.ts, names, answers=[(ip,) for ip in ips.tolist()])
+    world.flows(
+        actor, proc, s.ts + 50_000_000, dst_ip=ips, dst_port=443,
+        bytes_out=lognormal_many(gen, 4_000, 0.6, 60_000, m),
+        bytes_in=lognormal_many(gen, 2_000, 0.6, 40_000, m), server_name=names,
+    )  # fmt: skip
 
 
 def admin_smb(world: World, rng: random.Random) -> None:
@@ -446,34 +471,24 @@ def admin_smb(world: World, rng: random.Random) -> None:
     servers = [h for h in env.hosts if h.role == "server"]
     if not servers:
         return
-    admins = env.workstations[:2]
-    for host in admins:
-        for day in env.days():
-            for ts in work_sessions(rng, env, day, 1.5):
-                proc = world.spawn(
-                    actor,
-                    host,
-                    ts,
-                    r"C:\Windows\System32\Robocopy.exe",
-                    rf"robocopy C:\Deploy \\{servers[0].name}\deploy /MIR",
-                    signer="Microsoft Windows",
-                )
-                for i in range(rng.randint(20, 80)):
-                    world.read_file(
-                        actor, proc, ts + i * 10_000_000, rf"C:\Deploy\pkg-{i:03d}.msi", 4_000_000
-                    )
-                size = lognormal_bytes(rng, 200_000_000, 0.7, 2_000_000_000)
-                world.flow(
-                    actor,
-                    proc,
-                    ts + NS_PER_S,
-                    dst_ip=servers[0].ip,
-                    dst_port=445,
-                    bytes_out=size,
-                    bytes_in=size // 40,
-                    duration_ns=max(NS_PER_S, size // 50_000_000 * NS_PER_S),
-                    app=AppProtocol.SMB,
-                )
+    gen = generator(rng)
+    s = sessions(gen, env, _indices(world, env.workstations[:2]), env.days(), 1.5)
+    m = len(s)
+    proc = world.spawn_many(
+        actor, s.host, s.ts, r"C:\Windows\System32\Robocopy.exe",
+        rf"robocopy C:\Deploy \\{servers[0].name}\deploy /MIR", signer="Microsoft Windows",
+    )  # fmt: skip
+    item, rank = _repeat_rank(gen.integers(20, 81, m))
+    world.reads(
+        actor, proc[item], s.ts[item] + rank * 10_000_000,
+        [rf"C:\Deploy\pkg-{i:03d}.msi" for i in rank.tolist()], np.full(len(item), 4_000_000),
+    )  # fmt: skip
+    size = lognormal_many(gen, 200_000_000, 0.7, 2_000_000_000, m)
+    world.flows(
+        actor, proc, s.ts + NS_PER_S, dst_ip=servers[0].ip, dst_port=445, bytes_out=size,
+        bytes_in=size // 40, duration_ns=np.maximum(NS_PER_S, size // 50_000_000 * NS_PER_S),
+        app=AppProtocol.SMB,
+    )  # fmt: skip
 
 
 _UPDATER_SHARE = {software(n).image: software(n).prevalence for n in ("Adobe ARM", "Vendor Update")}
@@ -491,6 +506,7 @@ def vendor_updaters(world: World, rng: random.Random) -> None:
         "Vendor updaters using TLS on high ports",
         trap_for=(AN1962, AN1225),
     )
+    gen = generator(rng)
     env = world.env
     updaters = (
         (
@@ -506,28 +522,23 @@ def vendor_updaters(world: World, rng: random.Random) -> None:
             8531,
         ),
     )
-    for host in env.workstations:
-        for image, signer, name, port in updaters:
-            if rng.random() < 1 - _UPDATER_SHARE[image]:
-                continue
-            for day in env.days():
-                for ts in work_sessions(rng, env, day, 3):
-                    proc = world.spawn(actor, host, ts, image, f'"{image}" /check', signer=signer)
-                    world.dns(actor, proc, ts, name, answers=(external_ip(name),))
-                    download = rng.random() < 0.1
-                    world.flow(
-                        actor,
-                        proc,
-                        ts + NS_PER_S,
-                        dst_ip=external_ip(name),
-                        dst_port=port,
-                        bytes_out=rng.randint(1_500, 6_000),
-                        bytes_in=lognormal_bytes(rng, 40_000_000, 0.5, 300_000_000)
-                        if download
-                        else rng.randint(2_000, 20_000),
-                        duration_ns=(30 if download else 1) * NS_PER_S,
-                        server_name=name,
-                    )
+    workstations = _indices(world, env.workstations)
+    for image, signer, name, port in updaters:
+        hosts = _with_share(gen, workstations, _UPDATER_SHARE[image])
+        s = sessions(gen, env, hosts, env.days(), 3)
+        m = len(s)
+        proc = world.spawn_many(actor, s.host, s.ts, image, f'"{image}" /check', signer=signer)
+        world.dns_many(actor, proc, s.ts, [name] * m, answers=(external_ip(name),))
+        download = gen.random(m) < 0.1
+        world.flows(
+            actor, proc, s.ts + NS_PER_S, dst_ip=external_ip(name), dst_port=port,
+            bytes_out=gen.integers(1_500, 6_001, m),
+            bytes_in=np.where(
+                download, lognormal_many(gen, 40_000_000, 0.5, 300_000_000, m),
+                gen.integers(2_000, 20_001, m),
+            ),
+            duration_ns=np.where(download, 30, 1) * NS_PER_S, server_name=name,
+        )  # fmt: skip
 
 
 def resolver_dnssec(world: World, rng: random.Random) -> None:
@@ -543,6 +554,7 @@ def resolver_dnssec(world: World, rng: random.Random) -> None:
         "Internal resolver recursion with DNSSEC",
         trap_for=(AN1225, AN1962),
     )
+    gen = generator(rng)
     env = world.env
     resolver = next(h for h in env.hosts if h.role == "resolver")
     image = r"C:\Windows\System32\dns.exe"
@@ -550,21 +562,23 @@ def resolver_dnssec(world: World, rng: random.Random) -> None:
         actor, resolver, env.start_ns, image, image, user="SYSTEM", signer="Microsoft Windows"
     )
     zones = ("example", "news.example", "cdn.example", "vendor.example", "telemetry.example")
-    for day in env.days():
-        for ts in work_sessions(rng, env, day, 400):
-            zone = rng.choice(zones)
-            qtype = rng.choice(("A", "AAAA", "DNSKEY", "DS", "A", "A"))
-            world.dns(
-                actor,
-                proc,
-                ts,
-                zone if qtype in ("DNSKEY", "DS") else f"www.{zone}",
-                qtype=qtype,
-                answers=("rrsig",),
-                via_api=False,
-                resolver_ip=external_ip(f"ns.{zone}"),
-                response_bytes=rng.randint(600, 1_800) if qtype != "A" else None,
-            )
+    qtypes = ("A", "AAAA", "DNSKEY", "DS", "A", "A")
+    s = sessions(gen, env, [world.host_index(resolver)], env.days(), 400)
+    m = len(s)
+    zone = gen.integers(0, len(zones), m).tolist()
+    qtype = [qtypes[i] for i in gen.integers(0, len(qtypes), m).tolist()]
+    queries = [
+        zones[z] if q in ("DNSKEY", "DS") else f"www.{zones[z]}"
+        for z, q in zip(zone, qtype, strict=True)
+    ]
+    # Signed answers are large; a plain A answer is the query plus its one record.
+    plain = np.fromiter((dns_query_bytes(q) + 16 + 5 for q in queries), dtype=np.int64, count=m)
+    signed = gen.integers(600, 1_801, m)
+    world.dns_many(
+        actor, np.full(m, proc.index), s.ts, queries, qtype=qtype, answers=("rrsig",),
+        response_bytes=np.where(np.asarray(qtype) == "A", plain, signed), via_api=False,
+        resolver_ip=[external_ip(f"ns.{zones[z]}") for z in zone],
+    )  # fmt: skip
 
 
 def quiet_desktop(world: World, rng: random.Random) -> None:
@@ -579,81 +593,65 @@ def quiet_desktop(world: World, rng: random.Random) -> None:
         "Notepad, rundll32 and Calculator reading files",
         trap_for=(AN0988,),
     )
+    gen = generator(rng)
     env = world.env
     programs = (
         (r"C:\Windows\System32\notepad.exe", "notepad.exe {doc}"),
         (r"C:\Windows\System32\rundll32.exe", "rundll32.exe shell32.dll,Control_RunDLL"),
         (r"C:\Windows\System32\calc.exe", "calc.exe"),
     )
-    for host in env.workstations:
-        for day in env.days():
-            for ts in work_sessions(rng, env, day, 6):
-                image, cmd = rng.choice(programs)
-                doc = rf"C:\Users\{host.user}\Documents\notes-{rng.randint(1, 40)}.txt"
-                proc = world.spawn(
-                    actor, host, ts, image, cmd.format(doc=doc), signer="Microsoft Windows"
-                )
-                for i in range(rng.randint(1, 25)):
-                    world.read_file(
-                        actor, proc, ts + (i + 1) * 300_000_000, doc, rng.randint(200, 80_000)
-                    )
+    s = sessions(gen, env, _indices(world, env.workstations), env.days(), 6)
+    m = len(s)
+    program = gen.integers(0, len(programs), m).tolist()
+    docs = [
+        rf"C:\Users\{world.hosts[h].user}\Documents\notes-{n}.txt"
+        for h, n in zip(s.host.tolist(), gen.integers(1, 41, m).tolist(), strict=True)
+    ]
+    proc = world.spawn_many(
+        actor, s.host, s.ts, [programs[p][0] for p in program],
+        [programs[p][1].format(doc=d) for p, d in zip(program, docs, strict=True)],
+        signer="Microsoft Windows",
+    )  # fmt: skip
+    item, rank = _repeat_rank(gen.integers(1, 26, m))
+    world.reads(
+        actor, proc[item], s.ts[item] + (rank + 1) * 300_000_000,
+        [docs[i] for i in item.tolist()], gen.integers(200, 80_001, len(item)),
+    )  # fmt: skip
 
 
 def time_and_printing(world: World, rng: random.Random) -> None:
     """Background noise: Windows time sync (UDP/123 outward) and print jobs to the internal
     printer over TCP/9100."""
     actor = world.actor("time-and-printing", ActorKind.BENIGN, "NTP sync and print jobs")
+    gen = generator(rng)
     env = world.env
     printer = "192.0.2.250"
-    for host in env.hosts:
-        proc = world.spawn(
-            actor,
-            host,
-            env.start_ns,
-            r"C:\Windows\System32\svchost.exe",
-            r"C:\Windows\system32\svchost.exe -k LocalService -s W32Time",
-            user="LOCAL SERVICE",
-            signer="Microsoft Windows",
-        )
-        t = env.start_ns + rng.randint(0, 3600) * NS_PER_S
-        while t < env.end_ns:
-            world.flow(
-                actor,
-                proc,
-                t,
-                dst_ip=external_ip("time.windows.example"),
-                dst_port=123,
-                bytes_out=48,
-                bytes_in=48,
-                transport=Transport.UDP,
-                app=AppProtocol.UNKNOWN,
-                duration_ns=50_000_000,
-            )
-            t += 8 * 3600 * NS_PER_S
-        if host.role != "workstation":
-            continue
-        for day in env.days():
-            for ts in work_sessions(rng, env, day, 1.5):
-                spool = world.spawn(
-                    actor,
-                    host,
-                    ts,
-                    r"C:\Windows\System32\spoolsv.exe",
-                    r"C:\Windows\System32\spoolsv.exe",
-                    user="SYSTEM",
-                    signer="Microsoft Windows",
-                )
-                world.flow(
-                    actor,
-                    spool,
-                    ts + NS_PER_S,
-                    dst_ip=printer,
-                    dst_port=9100,
-                    bytes_out=lognormal_bytes(rng, 500_000, 0.8, 30_000_000),
-                    bytes_in=200,
-                    app=AppProtocol.UNKNOWN,
-                    duration_ns=5 * NS_PER_S,
-                )
+    hosts = _indices(world, env.hosts)
+    w32time = world.spawn_many(
+        actor, hosts, np.full(len(hosts), env.start_ns), r"C:\Windows\System32\svchost.exe",
+        r"C:\Windows\system32\svchost.exe -k LocalService -s W32Time", user="LOCAL SERVICE",
+        signer="Microsoft Windows",
+    )  # fmt: skip
+    every = 8 * 3600 * NS_PER_S
+    first = env.start_ns + gen.integers(0, 3_601, len(hosts)) * NS_PER_S
+    syncs = -(-(env.end_ns - first) // every)
+    item, rank = _repeat_rank(syncs)
+    world.flows(
+        actor, w32time[item], first[item] + rank * every,
+        dst_ip=external_ip("time.windows.example"), dst_port=123, bytes_out=48, bytes_in=48,
+        transport=Transport.UDP, app=AppProtocol.UNKNOWN, duration_ns=50_000_000,
+    )  # fmt: skip
+    s = sessions(gen, env, _indices(world, env.workstations), env.days(), 1.5)
+    m = len(s)
+    spool = world.spawn_many(
+        actor, s.host, s.ts, r"C:\Windows\System32\spoolsv.exe",
+        r"C:\Windows\System32\spoolsv.exe", user="SYSTEM", signer="Microsoft Windows",
+    )  # fmt: skip
+    world.flows(
+        actor, spool, s.ts + NS_PER_S, dst_ip=printer, dst_port=9100,
+        bytes_out=lognormal_many(gen, 500_000, 0.8, 30_000_000, m), bytes_in=200,
+        app=AppProtocol.UNKNOWN, duration_ns=5 * NS_PER_S,
+    )  # fmt: skip
 
 
 def web_proxy(world: World, rng: random.Random, *, sessions_per_day: float = 150) -> None:
@@ -675,32 +673,30 @@ def web_proxy(world: World, rng: random.Random, *, sessions_per_day: float = 150
         "Explicit web proxy relaying HTTPS for servers and apps",
         trap_for=(AN0144, AN0030, AN1225),
     )
+    gen = generator(rng)
     env = world.env
     entry = software("Web proxy")
-    for host in proxies:
-        proc = world.spawn(
-            actor,
-            host,
-            env.start_ns,
-            entry.image,
-            rf'"{entry.image}" -N -f C:\Squid\etc\squid.conf',
-            user="SYSTEM",
-            signer=entry.signer,
-        )
-        for day in env.days():
-            for ts in work_sessions(rng, env, day, sessions_per_day):
-                site = rng.choice(_SITES)
-                world.dns(actor, proc, ts, site, answers=(external_ip(site),), via_api=False)
-                upload = rng.random() < 0.02
-                size = lognormal_bytes(rng, 5_000_000, 0.8, 60_000_000) if upload else 0
-                world.flow(
-                    actor,
-                    proc,
-                    ts + 20_000_000,
-                    dst_ip=external_ip(site),
-                    dst_port=443,
-                    bytes_out=size or lognormal_bytes(rng, 3_000, 0.8, 200_000),
-                    bytes_in=lognormal_bytes(rng, 80_000, 1.2, 50_000_000),
-                    duration_ns=rng.randint(1, 60) * NS_PER_S,
-                    server_name=site,
-                )
+    hosts = _indices(world, proxies)
+    procs = world.spawn_many(
+        actor, hosts, np.full(len(hosts), env.start_ns), entry.image,
+        rf'"{entry.image}" -N -f C:\Squid\etc\squid.conf', user="SYSTEM", signer=entry.signer,
+    )  # fmt: skip
+    s = sessions(gen, env, hosts, env.days(), sessions_per_day)
+    m = len(s)
+    proc = procs[s.cell // len(env.days())]
+    site = gen.integers(0, len(_SITES), m)
+    names = _SITE_NAMES[site]
+    world.dns_many(
+        actor, proc, s.ts, names.tolist(), answers=[(ip,) for ip in _SITE_IPS[site]],
+        via_api=False,
+    )  # fmt: skip
+    upload = gen.random(m) < 0.02
+    world.flows(
+        actor, proc, s.ts + 20_000_000, dst_ip=_SITE_IPS[site], dst_port=443,
+        bytes_out=np.where(
+            upload, lognormal_many(gen, 5_000_000, 0.8, 60_000_000, m),
+            lognormal_many(gen, 3_000, 0.8, 200_000, m),
+        ),
+        bytes_in=lognormal_many(gen, 80_000, 1.2, 50_000_000, m),
+        duration_ns=gen.integers(1, 61, m) * NS_PER_S, server_name=names,
+    )  # fmt: skip

@@ -12,12 +12,15 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from harness.analytics import AnalyticId, TechniqueId, analytic_id, technique_id
 from harness.errors import InvalidParameterError
 from harness.events import NS_PER_S, AnomalyKind, AppProtocol, Transport
 from harness.fields import Field
 from harness.truth import ActorKind
-from scenarios._util import external_ip, random_text
+from scenarios._util import external_ip, generator, texts
 from scenarios.encodings import (
     TOOL_QTYPES,
     TunnelEncoding,
@@ -145,6 +148,17 @@ def _gap(rng: random.Random, interval_s: float, jitter: float) -> int:
     return max(1, int(interval_s * (1 + rng.uniform(-jitter, jitter)) * NS_PER_S))
 
 
+def _send_times(
+    world: World, gen: np.random.Generator, t: int, interval_s: float, jitter: float, size: int
+) -> npt.NDArray[np.int64]:
+    """Times of up to ``size`` sends from ``t``, each :func:`_gap` after the last (drawn at
+    once), stopping at the end of the recording window."""
+    factor = 1 + gen.uniform(-jitter, jitter, size)
+    gaps = np.maximum(1, (interval_s * factor * NS_PER_S).astype(np.int64))
+    times = t + np.cumsum(gaps) - gaps
+    return times[: int(np.searchsorted(times, world.env.end_ns, side="left"))]
+
+
 def https_upload(
     world: World,
     rng: random.Random,
@@ -264,38 +278,27 @@ def dns_tunnel(
     )
     rtype = qtype or TOOL_QTYPES[encoding][0]
     resolver = direct_resolver or world.env.resolver_ip
-    next_ping = t + int(ping_interval_s * NS_PER_S) if ping_interval_s else None
-    sent, pings, end = 0, 0, world.env.end_ns
-    for name in names:
-        if t >= end:
-            break
-        while next_ping is not None and next_ping < t:
-            ping = f"p{rng.randrange(16**6):06x}.{domain}"
-            world.dns(
-                actor,
-                proc,
-                next_ping,
-                ping,
-                qtype=rtype,
-                answers=("ack",),
-                via_api=via_api,
-                resolver_ip=resolver,
-            )
-            next_ping += int(ping_interval_s * NS_PER_S)
-            pings += 1
-        answer = random_text(rng, "abcdefghijklmnopqrstuvwxyz0123456789", 12)
-        world.dns(
-            actor,
-            proc,
-            t,
-            name,
-            qtype=rtype,
-            answers=(answer,),
-            via_api=via_api,
-            resolver_ip=resolver,
-        )
-        sent += 1
-        t += _gap(rng, 1 / queries_per_s, jitter)
+    gen = generator(rng)
+    times = _send_times(world, gen, t, 1 / queries_per_s, jitter, len(names))
+    sent = len(times)
+    answers = texts(gen, "abcdefghijklmnopqrstuvwxyz0123456789", np.full(sent, 12))
+    procs = np.full(sent, proc.index)
+    world.dns_many(
+        actor, procs, times, names[:sent], qtype=rtype, answers=[(a,) for a in answers],
+        via_api=via_api, resolver_ip=resolver,
+    )  # fmt: skip
+    pings = 0
+    if ping_interval_s and sent:
+        # Keep-alives on their own clock, each sent before the first data query after it.
+        every = int(ping_interval_s * NS_PER_S)
+        first = t + every
+        pings = max(0, -(-(int(times[-1]) - first) // every))
+        ids = gen.integers(0, 16**6, pings).tolist()
+        world.dns_many(
+            actor, procs[:1].repeat(pings), first + every * np.arange(pings, dtype=np.int64),
+            [f"p{x:06x}.{domain}" for x in ids], qtype=rtype, answers=("ack",),
+            via_api=via_api, resolver_ip=resolver,
+        )  # fmt: skip
     carried = data[: sent * size]
     world.note_tunnel_payload(actor, encoding.value, domain, carried, pings=pings)
     return carried
@@ -355,15 +358,13 @@ def quiet_process_exfil(
     if channel == "dns":
         data = _payload(rng, total_bytes)
         encoding = TunnelEncoding.DNSCAT2_HEX
-        sent = 0
-        for name in chunk_stream(
-            data, encoding=encoding, domain=domain, session=rng.randrange(65_536)
-        ):
-            if t >= end:
-                break
-            world.dns(actor, proc, t, name, qtype="TXT", answers=("00",), via_api=False)
-            sent += 1
-            t += _gap(rng, 1 / dns_queries_per_s, jitter)
+        names = chunk_stream(data, encoding=encoding, domain=domain, session=rng.randrange(65_536))
+        times = _send_times(world, generator(rng), t, 1 / dns_queries_per_s, jitter, len(names))
+        sent = len(times)
+        world.dns_many(
+            actor, np.full(sent, proc.index), times, names[:sent], qtype="TXT", answers=("00",),
+            via_api=False,
+        )  # fmt: skip
         size = capacity(encoding, domain)
         world.note_tunnel_payload(actor, encoding.value, domain, data[: sent * size])
         return

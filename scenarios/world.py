@@ -1,12 +1,16 @@
 """The synthetic world: an environment of hosts plus a recorder that turns actor behaviour into
 events and ground truth at the same time.
 
-Actors never build events by hand. They call :class:`World` (``spawn``, ``read_file``, ``flow``,
-``dns``, ``anomaly``); the world numbers events, splits long flows into active-timeout records,
-sends resolver-API DNS through the host's DNS client service as Windows does, and books every
-event and every byte to the actor that caused it. :meth:`World.finish` sorts the events, renders
-them under a telemetry profile (for ``sysmon+zeek``: the split Sysmon and Zeek views, joined by
-:func:`harness.ingest.join.join`) and hands back telemetry and ground truth separately.
+Actors never build events by hand. They call :class:`World`: one event per call (``spawn``,
+``read_file``, ``flow``, ``dns``, ``anomaly``) or many per call (``spawn_many``, ``reads``,
+``flows``, ``dns_many``), with the same meaning; the world numbers events, splits long flows
+into active-timeout records, sends resolver-API DNS through the host's DNS client service as
+Windows does, and books every event and every byte to the actor that caused it. It records
+column-wise (:mod:`scenarios.columns`), so a background actor can draw days of activity for
+every host at once. :meth:`World.finish` (:mod:`scenarios.render`) cuts the events to the window,
+sorts and renders them under a telemetry profile (for ``sysmon+zeek``: the split Sysmon and Zeek
+views, joined by :func:`harness.ingest.join.join`) and hands back telemetry and ground truth
+separately.
 
 Flow byte counts are transport payload bytes per direction (as Zeek's ``orig_bytes`` and
 ``resp_bytes``); DNS flows carry the DNS message sizes.
@@ -14,39 +18,46 @@ Flow byte counts are transport payload bytes per direction (as Zeek's ``orig_byt
 
 from __future__ import annotations
 
-import bisect
-import dataclasses
 import ipaddress
-import operator
-import random
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from harness.analytics import AnalyticId, TechniqueId
-from harness.events import (
-    NS_PER_S,
-    AnomalyKind,
-    AppProtocol,
-    Direction,
-    DnsQuery,
-    Event,
-    FileAccess,
-    FileOperation,
-    NetworkFlow,
-    ProcessStart,
-    ProtocolAnomaly,
-    Transport,
-)
-from harness.fields import PROFILE_FIELDS, Field, Profile
-from harness.ingest.join import join
+from harness.events import NS_PER_S, AnomalyKind, AppProtocol, Direction, Event, Transport
+from harness.fields import Field, Profile
 from harness.scenario import ScenarioRun
-from harness.telemetry import Telemetry, origin_event_id, project
-from harness.truth import ActorKind, ActorTruth, GroundTruth
+from harness.truth import ActorKind
+from scenarios import render
+from scenarios.columns import (
+    ANOMALY,
+    DNS,
+    FILE,
+    FLOW,
+    PROCESS,
+    FlowRecords,
+    Int64s,
+    Store,
+    as_objects,
+    split_flows,
+)
+from scenarios.environment import (
+    DOMAIN,
+    EPOCH_NS,
+    MAX_SERVERS,
+    MAX_WORKSTATIONS,
+    NS_PER_DAY,
+    Environment,
+    Host,
+    build_environment,
+)
 
 __all__ = [
+    "DNS_FLOW_NS",
     "DOMAIN",
     "EPOCH_NS",
     "MAX_SERVERS",
@@ -59,20 +70,14 @@ __all__ = [
     "TunnelPayload",
     "World",
     "build_environment",
+    "dns_query_bytes",
+    "packets",
 ]
 
-NS_PER_DAY = 86_400 * NS_PER_S
-#: 2026-11-02 00:00:00 UTC, a Monday: synthetic time starts here.
-EPOCH_NS = 1_793_577_600 * NS_PER_S
 _MSS = 1460
 #: Duration of a DNS exchange's UDP flow.
-_DNS_FLOW_NS = 2_000_000
-#: Address plan limits: workstations on 192.0.2.100-249 (.250 is the printer), servers on
-#: 192.0.2.20-99.
-MAX_WORKSTATIONS = 150
-MAX_SERVERS = 80
+DNS_FLOW_NS = 2_000_000
 _INTERNAL_NET = ipaddress.ip_network("192.0.2.0/24")
-_E = TypeVar("_E")
 
 
 @lru_cache(maxsize=65_536)
@@ -81,167 +86,6 @@ def _direction(dst_ip: str) -> Direction:
     generation time went into parsing the same few hundred addresses again)."""
     internal = ipaddress.ip_address(dst_ip) in _INTERNAL_NET
     return Direction.INTERNAL if internal else Direction.OUTBOUND
-
-
-def _positional(cls: type[_E]) -> Callable[..., _E]:
-    """A constructor of the frozen, slotted event class ``cls`` taking its fields positionally,
-    in declaration order, about 1.5 times as fast as the keyword ``__init__``.
-
-    The generator builds hundreds of thousands of events; a frozen dataclass ``__init__`` goes
-    through ``object.__setattr__`` once per field. Events have no ``__post_init__``, so setting
-    the slots directly gives equal objects (same ``repr``, same ``==``). If that ever stops
-    holding, this falls back to the keyword constructor.
-    """
-    names = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
-    if hasattr(cls, "__post_init__") or names != getattr(cls, "__slots__", None):
-
-        def slow(*values: Any) -> _E:
-            return cls(**dict(zip(names, values, strict=True)))
-
-        return slow
-    setters = tuple(getattr(cls, n).__set__ for n in names)
-    new = object.__new__
-
-    arity = len(setters)
-
-    def make(*values: Any) -> _E:
-        if len(values) != arity:  # a field added to the event class must not shift the others
-            raise TypeError(f"{cls.__name__} takes {arity} fields, got {len(values)}")
-        obj = new(cls)
-        for setter, value in zip(setters, values):  # noqa: B905 - arity checked above
-            setter(obj, value)
-        return obj
-
-    return make
-
-
-_new_flow = _positional(NetworkFlow)
-_new_dns = _positional(DnsQuery)
-_new_file = _positional(FileAccess)
-_new_process = _positional(ProcessStart)
-_new_anomaly = _positional(ProtocolAnomaly)
-
-
-#: The organisation's DNS domain: every host is ``<name>.corp.example``.
-DOMAIN = "corp.example"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Host:
-    """A machine: ``role`` is resolver, server or workstation; ``services`` says what a server
-    provides (``dns``, ``directory``, ``file``, ``backup``, ``proxy``, ``app``)."""
-
-    name: str
-    ip: str
-    role: str
-    user: str
-    services: tuple[str, ...] = ()
-
-    @property
-    def fqdn(self) -> str:
-        return f"{self.name}.{DOMAIN}"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Environment:
-    """Hosts, the shared services and the time plan of one synthetic organisation.
-
-    Address plan (documentation ranges only): the organisation is 192.0.2.0/24 (resolver and
-    domain controller .10, servers from .20, workstations from .100, printer .250); outside
-    services are spread over 198.51.100.0/24 and 203.0.113.0/24 by a hash of their name."""
-
-    hosts: tuple[Host, ...]
-    resolver_ip: str
-    start_ns: int
-    baseline_until_ns: int
-    end_ns: int
-
-    def with_service(self, service: str) -> tuple[Host, ...]:
-        """Hosts that provide ``service`` (e.g. ``proxy``, ``file``)."""
-        return tuple(h for h in self.hosts if service in h.services)
-
-    @property
-    def workstations(self) -> tuple[Host, ...]:
-        return tuple(h for h in self.hosts if h.role == "workstation")
-
-    def days(self, *, detection: bool | None = None) -> range:
-        """Day indices (0-based from ``start_ns``): all, only baseline or only detection days."""
-        first = 0
-        split = (self.baseline_until_ns - self.start_ns) // NS_PER_DAY
-        last = (self.end_ns - self.start_ns) // NS_PER_DAY
-        if detection is None:
-            return range(first, last)
-        return range(split, last) if detection else range(first, split)
-
-
-def build_environment(
-    rng: random.Random,
-    *,
-    workstations: int = 20,
-    servers: int = 2,
-    baseline_days: int = 3,
-    detection_days: int = 1,
-) -> Environment:
-    """An organisation on 192.0.2.0/24 with a resolver, servers and named workstations.
-
-    The first server is the file and backup server; the second, if there is one, the web
-    proxy; any further ones are application servers."""
-    first_names = (
-        "alice",
-        "bob",
-        "carol",
-        "dave",
-        "erin",
-        "frank",
-        "grace",
-        "heidi",
-        "ivan",
-        "judy",
-        "mallory",
-        "niaj",
-        "olivia",
-        "peggy",
-        "rupert",
-        "sybil",
-        "trent",
-        "victor",
-        "walter",
-        "yolanda",
-    )
-    hosts: list[Host] = [
-        Host(
-            name="dc01",
-            ip="192.0.2.10",
-            role="resolver",
-            user="SYSTEM",
-            services=("dns", "directory"),
-        )
-    ]
-    for i in range(servers):
-        services = (("file", "backup"), ("proxy",))[i] if i < 2 else ("app",)
-        hosts.append(
-            Host(
-                name=f"srv{i + 1:02d}",
-                ip=f"192.0.2.{20 + i}",
-                role="server",
-                user="SYSTEM",
-                services=services,
-            )
-        )
-    for i in range(workstations):
-        user = f"{first_names[i % len(first_names)]}{i // len(first_names) or ''}"
-        hosts.append(
-            Host(name=f"ws{i + 1:03d}", ip=f"192.0.2.{100 + i}", role="workstation", user=user)
-        )
-    rng.shuffle(hosts[1 + servers :])  # which user sits where does not matter, but is seeded
-    start = EPOCH_NS
-    return Environment(
-        hosts=tuple(hosts),
-        resolver_ip="192.0.2.10",
-        start_ns=start,
-        baseline_until_ns=start + baseline_days * NS_PER_DAY,
-        end_ns=start + (baseline_days + detection_days) * NS_PER_DAY,
-    )
 
 
 @dataclass(slots=True)
@@ -256,7 +100,8 @@ class Actor:
     trap_for: tuple[AnalyticId, ...] = ()
     observable_with: frozenset[Field] = frozenset()
     hosts: set[str] = field(default_factory=set)
-    bytes_points: list[tuple[int, int]] = field(default_factory=list)
+    #: Index among the world's actors (the ``actor`` column of its events).
+    code: int = -1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -282,10 +127,17 @@ class Proc:
     host: Host
     name: str
     image: str
+    #: Index in the world's process table (the ``proc`` column of its events).
+    index: int = -1
 
 
 class World:
-    """Records what actors do as events, and books each event to its actor."""
+    """Records what actors do, column-wise, and books each event to its actor.
+
+    Two ways in, with the same meaning: one event per call (``spawn``, ``read_file``, ``flow``,
+    ``dns``, ``anomaly``), for actors whose every step depends on the last (tunnels, beacons),
+    and many per call (``spawn_many``, ``reads``, ``flows``, ``dns_many``), for background
+    actors that draw a whole span of activity at once with NumPy."""
 
     def __init__(
         self, scenario: str, seed: int, env: Environment, *, active_timeout_s: int = 60
@@ -294,27 +146,41 @@ class World:
         self.seed = seed
         self.env = env
         self.active_timeout_ns = active_timeout_s * NS_PER_S
-        self._events: list[Event] = []
-        self._event_actor: dict[str, str] = {}
+        self._stores = {
+            kind: Store(names)
+            for kind, names in (
+                ("process", PROCESS), ("file", FILE), ("flow", FLOW), ("dns", DNS),
+                ("anomaly", ANOMALY),
+            )
+        }  # fmt: skip
         self._actors: dict[str, Actor] = {}
         self._n = 0
-        self._guids = 0
-        self._ports: dict[str, int] = defaultdict(lambda: 49_152)
-        self._dnscache: dict[str, Proc] = {}
-        self._spawner: dict[str, str] = {}
+        self._hosts: list[Host] = []
+        self._host_index: dict[str, int] = {}
+        self._ports: list[int] = []
+        for h in env.hosts:
+            self.host_index(h)
+        self._proc_actor: list[int] = []
+        self._proc_host: list[int] = []
+        self._dnscache: dict[int, Proc] = {}
         self._payloads: list[TunnelPayload] = []
-        self._flow_totals: dict[str, tuple[int, int, int, int]] = {}
+        self._flow_totals: dict[int, tuple[int, int, int, int]] = {}
+        self._flow_total_blocks: list[tuple[Int64s, ...]] = []
         self._system = self.actor(
             "windows-system",
             ActorKind.BENIGN,
             "Operating-system services present on every host (DNS client service).",
         )
+        for h in env.hosts:  # the DNS client service runs from boot on every host
+            self.dnscache(h)
+
+    # -- inspection (tests) ---------------------------------------------------------------
 
     @property
     def recorded_events(self) -> tuple[Event, ...]:
         """Every event recorded so far, in recording order, before the window cut of
         :meth:`finish` (for tests: actors must never record events outside the window)."""
-        return tuple(self._events)
+        return tuple(render.recorded(self))
 
     @property
     def tunnel_payloads(self) -> tuple[TunnelPayload, ...]:
@@ -324,7 +190,16 @@ class World:
     def flow_totals(self) -> dict[str, tuple[int, int, int, int]]:
         """Flow id to the flow's (bytes out, bytes in, packets out, packets in), as recorded
         (after the cut at the window end): what its export records must add up to."""
-        return dict(self._flow_totals)
+        out = {f"f{n}": t for n, t in self._flow_totals.items()}
+        for first, *totals in self._flow_total_blocks:
+            for n, *t in zip(first.tolist(), *(c.tolist() for c in totals), strict=True):
+                out[f"f{n}"] = (t[0], t[1], t[2], t[3])
+        return out
+
+    @property
+    def hosts(self) -> tuple[Host, ...]:
+        """Every host the world knows, by index (the environment's first)."""
+        return tuple(self._hosts)
 
     def note_tunnel_payload(
         self, actor: Actor, encoding: str, domain: str, data: bytes, *, pings: int = 0
@@ -336,7 +211,7 @@ class World:
             )
         )
 
-    # -- actors and processes -------------------------------------------------------------
+    # -- actors, hosts and processes --------------------------------------------------------
 
     def actor(
         self,
@@ -359,15 +234,29 @@ class World:
             expected_analytics=tuple(expected),
             trap_for=tuple(trap_for),
             observable_with=frozenset(observable_with),
+            code=len(self._actors),
         )
         self._actors[actor_id] = a
         return a
 
-    def _eid(self, actor: Actor) -> str:
-        self._n += 1
-        eid = f"e{self._n}"
-        self._event_actor[eid] = actor.actor_id
-        return eid
+    def host_index(self, host: Host) -> int:
+        """The index of ``host`` in :attr:`hosts` (added if the world has not seen it)."""
+        i = self._host_index.get(host.name)
+        if i is None:
+            i = self._host_index[host.name] = len(self._hosts)
+            self._hosts.append(host)
+            self._ports.append(49_152)
+        return i
+
+    def _take(self, count: int) -> int:
+        """Reserve ``count`` event numbers; returns the first."""
+        first = self._n + 1
+        self._n += count
+        return first
+
+    def _guid(self, number: int, host: Host) -> str:
+        octet = int(host.ip.rsplit(".", 1)[-1])
+        return f"{{{number:08X}-{self.seed & 0xFFFF:04X}-4E0B-8000-{octet:012X}}}"
 
     def spawn(
         self,
@@ -381,24 +270,67 @@ class World:
         user: str | None = None,
         signer: str | None = None,
     ) -> Proc:
-        self._guids += 1
-        octet = int(host.ip.rsplit(".", 1)[-1])
-        guid = f"{{{self._guids:08X}-{self.seed & 0xFFFF:04X}-4E0B-8000-{octet:012X}}}"
+        hi = self.host_index(host)
+        index = len(self._proc_host)
+        guid = self._guid(index + 1, host)
         name = image.rsplit("\\", 1)[-1]
+        self._proc_actor.append(actor.code)
+        self._proc_host.append(hi)
         actor.hosts.add(host.name)
-        self._spawner[guid] = actor.actor_id
-        self._events.append(
-            _new_process(
-                self._eid(actor), ts_ns, host.name, guid, 4 * (1000 + self._guids % 15_000),
-                image, name, command_line, parent.guid if parent else None, user or host.user,
-                signer,
-            )
+        self._stores["process"].rows.append(
+            (self._take(1), actor.code, ts_ns, hi, index, 4 * (1000 + (index + 1) % 15_000),
+             image, name, command_line, parent.index if parent else -1, user or host.user,
+             signer)
         )  # fmt: skip
-        return Proc(guid=guid, host=host, name=name, image=image)
+        return Proc(guid=guid, host=host, name=name, image=image, index=index)
+
+    def spawn_many(
+        self,
+        actor: Actor,
+        hosts: npt.ArrayLike,
+        ts_ns: npt.ArrayLike,
+        image: str | Sequence[str],
+        command_line: str | Sequence[str],
+        *,
+        user: str | None = None,
+        signer: str | None = None,
+    ) -> Int64s:
+        """One process per (host index, time); returns their process indices, for
+        :meth:`flows`, :meth:`dns_many` and :meth:`reads`. ``user`` defaults to the host's."""
+        host_idx = np.asarray(hosts, dtype=np.int64)
+        ts = np.asarray(ts_ns, dtype=np.int64)
+        m = len(host_idx)
+        first_proc = len(self._proc_host)
+        procs = np.arange(first_proc, first_proc + m, dtype=np.int64)
+        hl = host_idx.tolist()
+        self._proc_actor.extend([actor.code] * m)
+        self._proc_host.extend(hl)
+        actor.hosts.update(self._hosts[h].name for h in set(hl))
+        names: Any = (
+            image.rsplit("\\", 1)[-1]
+            if isinstance(image, str)
+            else [i.rsplit("\\", 1)[-1] for i in image]
+        )
+        users = user if user is not None else [self._hosts[h].user for h in hl]
+        self._stores["process"].block(
+            m, n=np.arange(self._take(m), self._n + 1), actor=actor.code, ts=ts, host=host_idx,
+            proc=procs, pid=4 * (1000 + (procs + 1) % 15_000), image=image, name=names,
+            command_line=command_line, parent=-1, user=users, signer=signer,
+        )  # fmt: skip
+        return procs
+
+    def proc_host_array(self) -> Int64s:
+        """The host index of every process, by process number."""
+        return np.asarray(self._proc_host, dtype=np.int64)
+
+    def proc_hosts(self, procs: npt.ArrayLike) -> Int64s:
+        """The host index of each process index."""
+        return np.asarray(self._proc_host, dtype=np.int64)[np.asarray(procs, dtype=np.int64)]
 
     def dnscache(self, host: Host) -> Proc:
         """The host's DNS client service, which sends resolver-API queries on Windows."""
-        proc = self._dnscache.get(host.name)
+        hi = self.host_index(host)
+        proc = self._dnscache.get(hi)
         if proc is None:
             proc = self.spawn(
                 self._system,
@@ -409,27 +341,21 @@ class World:
                 user="NETWORK SERVICE",
                 signer="Microsoft Windows",
             )
-            self._dnscache[host.name] = proc
+            self._dnscache[hi] = proc
         return proc
 
-    # -- activity ---------------------------------------------------------------------------
+    # -- activity, one event per call -------------------------------------------------------
 
     def read_file(self, actor: Actor, proc: Proc, ts_ns: int, path: str, nbytes: int) -> None:
-        self._events.append(
-            _new_file(
-                self._eid(actor), ts_ns, proc.host.name, proc.guid, path, FileOperation.READ,
-                nbytes,
-            )
+        self._stores["file"].rows.append(
+            (self._take(1), actor.code, ts_ns, self._host_index[proc.host.name], proc.index,
+             path, nbytes)
         )  # fmt: skip
 
-    def _ephemeral_port(self, host: Host) -> int:
-        port = self._ports[host.name]
-        self._ports[host.name] = 49_152 + (port - 49_152 + 1) % 16_384
+    def _ephemeral_port(self, hi: int) -> int:
+        port = self._ports[hi]
+        self._ports[hi] = 49_152 + (port - 49_152 + 1) % 16_384
         return port
-
-    @staticmethod
-    def _direction(dst_ip: str) -> Direction:
-        return _direction(dst_ip)
 
     def flow(
         self,
@@ -452,67 +378,49 @@ class World:
         A flow still open at the end of the recording window is reported as the sensor's flush
         at shutdown would: cut at the last nanosecond of the window, with the bytes pro rata."""
         host = proc.host
-        sport = src_port if src_port is not None else self._ephemeral_port(host)
-        n = self._n
-        flow_id = f"f{n + 1}"
+        hi = self._host_index[host.name]
+        sport = src_port if src_port is not None else self._ephemeral_port(hi)
         end_ns = ts_ns + max(duration_ns, 1)
         last_ns = self.env.end_ns - 1
         if end_ns > last_ns and ts_ns < last_ns:
             kept, span = last_ns - ts_ns, end_ns - ts_ns
             bytes_out, bytes_in = bytes_out * kept // span, bytes_in * kept // span
             end_ns = last_ns
-        pkts_out = _packets(bytes_out, transport, originator=True)
-        pkts_in = _packets(bytes_in, transport, originator=False)
+        pkts_out = packets(bytes_out, transport, originator=True)
+        pkts_in = packets(bytes_in, transport, originator=False)
         direction = _direction(dst_ip)
-        self._flow_totals[flow_id] = (bytes_out, bytes_in, pkts_out, pkts_in)
         actor.hosts.add(host.name)
-        event_actor = self._event_actor
-        append = self._events.append
-        actor_id = actor.actor_id
         timeout = self.active_timeout_ns
-        if end_ns - ts_ns <= timeout:
-            # The common case: one final record with the flow's totals.
-            n += 1
-            self._n = n
-            eid = f"e{n}"
-            event_actor[eid] = actor_id
-            append(
-                _new_flow(
-                    eid, end_ns, flow_id, host.name, proc.guid, transport, host.ip, sport,
-                    dst_ip, dst_port, direction, app, ts_ns, end_ns, bytes_out, bytes_in,
-                    pkts_out, pkts_in, True, server_name,
-                )
-            )  # fmt: skip
-            if bytes_out:
-                actor.bytes_points.append((end_ns, bytes_out))
-            return flow_id
-        bounds = [ts_ns, *range(ts_ns + timeout, end_ns, timeout), end_ns]
         span = end_ns - ts_ns
+        count = -(-span // timeout)
+        first = self._take(count)
+        self._flow_totals[first] = (bytes_out, bytes_in, pkts_out, pkts_in)
+        rows = self._stores["flow"].rows
+        code, guid = actor.code, proc.index
+        if count == 1:  # the common case: one final record with the flow's totals
+            rows.append(
+                (first, code, end_ns, first, hi, guid, transport, sport, dst_ip, dst_port,
+                 direction, app, ts_ns, end_ns, bytes_out, bytes_in, pkts_out, pkts_in, True,
+                 server_name)
+            )  # fmt: skip
+            return f"f{first}"
         sent = recv = po = pi = 0
-        for i in range(1, len(bounds)):
-            last = i == len(bounds) - 1
-            frac_num = bounds[i] - ts_ns
+        for k in range(1, count + 1):
+            last = k == count
+            t = end_ns if last else ts_ns + k * timeout
             # Spread counts pro rata over the intervals; the last record takes the remainder so
             # the records of a flow always add up to the flow's totals exactly.
-            b_out = bytes_out - sent if last else bytes_out * frac_num // span - sent
-            b_in = bytes_in - recv if last else bytes_in * frac_num // span - recv
-            p_out = pkts_out - po if last else pkts_out * frac_num // span - po
-            p_in = pkts_in - pi if last else pkts_in * frac_num // span - pi
+            frac = k * timeout
+            b_out = bytes_out - sent if last else bytes_out * frac // span - sent
+            b_in = bytes_in - recv if last else bytes_in * frac // span - recv
+            p_out = pkts_out - po if last else pkts_out * frac // span - po
+            p_in = pkts_in - pi if last else pkts_in * frac // span - pi
             sent, recv, po, pi = sent + b_out, recv + b_in, po + p_out, pi + p_in
-            n += 1
-            eid = f"e{n}"
-            event_actor[eid] = actor_id
-            append(
-                _new_flow(
-                    eid, bounds[i], flow_id, host.name, proc.guid, transport, host.ip, sport,
-                    dst_ip, dst_port, direction, app, ts_ns, end_ns, b_out, b_in, p_out, p_in,
-                    last, server_name,
-                )
+            rows.append(
+                (first + k - 1, code, t, first, hi, guid, transport, sport, dst_ip, dst_port,
+                 direction, app, ts_ns, end_ns, b_out, b_in, p_out, p_in, last, server_name)
             )  # fmt: skip
-            if b_out:
-                actor.bytes_points.append((bounds[i], b_out))
-        self._n = n
-        return flow_id
+        return f"f{first}"
 
     def dns(
         self,
@@ -532,52 +440,27 @@ class World:
         (Sysmon 22) but sent by the DNS client service; from a raw socket it has no process
         attribution and the UDP/53 flow belongs to the tool itself."""
         resolver = resolver_ip or self.env.resolver_ip
-        query_bytes = 12 + len(query) + 2 + 4 + 11  # header, name, type/class, EDNS0 OPT
+        query_bytes = dns_query_bytes(query)
         if response_bytes is None:
-            response_bytes = query_bytes + sum(16 + len(a) for a in answers)
-        self._events.append(
-            _new_dns(
-                self._eid(actor), ts_ns, proc.host.name, proc.guid if via_api else None,
-                proc.host.ip, resolver, query, qtype, rcode, tuple(answers), query_bytes,
-                response_bytes,
-            )
-        )  # fmt: skip
+            response_bytes = query_bytes + _answer_bytes(tuple(answers))
         sender = self.dnscache(proc.host) if via_api else proc
-        end_ns = ts_ns + _DNS_FLOW_NS
-        if end_ns >= self.env.end_ns or self.active_timeout_ns < _DNS_FLOW_NS:
-            self.flow(
-                actor,
-                sender,
-                ts_ns,
-                dst_ip=resolver,
-                dst_port=53,
-                bytes_out=query_bytes,
-                bytes_in=response_bytes,
-                duration_ns=_DNS_FLOW_NS,
-                transport=Transport.UDP,
-                app=AppProtocol.DNS,
-            )
-            return
-        # The common case, inlined: exactly the single final record flow() would make.
-        host = sender.host
-        sport = self._ephemeral_port(host)
-        n = self._n + 1
-        flow_id, eid = f"f{n}", f"e{n}"
-        self._n = n
-        pkts_out = max(1, -(-query_bytes // _MSS)) if query_bytes else 0
-        pkts_in = max(1, -(-response_bytes // _MSS)) if response_bytes else 0
-        self._flow_totals[flow_id] = (query_bytes, response_bytes, pkts_out, pkts_in)
-        actor.hosts.add(host.name)
-        self._event_actor[eid] = actor.actor_id
-        self._events.append(
-            _new_flow(
-                eid, end_ns, flow_id, host.name, sender.guid, Transport.UDP, host.ip, sport,
-                resolver, 53, _direction(resolver), AppProtocol.DNS, ts_ns, end_ns, query_bytes,
-                response_bytes, pkts_out, pkts_in, True, None,
-            )
+        self._stores["dns"].rows.append(
+            (self._take(1), actor.code, ts_ns, self._host_index[proc.host.name],
+             proc.index if via_api else -1, resolver, query, qtype, rcode, tuple(answers),
+             query_bytes, response_bytes)
         )  # fmt: skip
-        if query_bytes:
-            actor.bytes_points.append((end_ns, query_bytes))
+        self.flow(
+            actor,
+            sender,
+            ts_ns,
+            dst_ip=resolver,
+            dst_port=53,
+            bytes_out=query_bytes,
+            bytes_in=response_bytes,
+            duration_ns=DNS_FLOW_NS,
+            transport=Transport.UDP,
+            app=AppProtocol.DNS,
+        )
 
     def anomaly(
         self,
@@ -592,90 +475,219 @@ class World:
         transport: Transport = Transport.TCP,
         app: AppProtocol = AppProtocol.UNKNOWN,
     ) -> None:
-        self._events.append(
-            _new_anomaly(
-                self._eid(actor), ts_ns, host.name if host else None, transport, src[0], src[1],
-                dst[0], dst[1], kind, detail, app,
-            )
+        hi = self.host_index(host) if host is not None else -1
+        self._stores["anomaly"].rows.append(
+            (self._take(1), actor.code, ts_ns, hi, transport, src[0], src[1], dst[0], dst[1],
+             kind, detail, app)
         )  # fmt: skip
+
+    # -- activity, many events per call -----------------------------------------------------
+
+    def reads(
+        self,
+        actor: Actor,
+        procs: npt.ArrayLike,
+        ts_ns: npt.ArrayLike,
+        paths: str | Sequence[str],
+        nbytes: npt.ArrayLike,
+    ) -> None:
+        """File reads: by process index, time, path (one for all or one each) and size."""
+        proc = np.asarray(procs, dtype=np.int64)
+        m = len(proc)
+        self._stores["file"].block(
+            m, n=np.arange(self._take(m), self._n + 1), actor=actor.code,
+            ts=np.asarray(ts_ns, dtype=np.int64), host=self.proc_hosts(proc), proc=proc,
+            path=paths, bytes=np.asarray(nbytes, dtype=np.int64),
+        )  # fmt: skip
+
+    def flows(
+        self,
+        actor: Actor,
+        procs: npt.ArrayLike,
+        ts_ns: npt.ArrayLike,
+        *,
+        dst_ip: str | Sequence[str] | npt.NDArray[np.object_],
+        dst_port: int | npt.ArrayLike,
+        bytes_out: npt.ArrayLike,
+        bytes_in: npt.ArrayLike,
+        duration_ns: int | npt.ArrayLike = NS_PER_S,
+        transport: Transport = Transport.TCP,
+        app: AppProtocol = AppProtocol.TLS,
+        server_name: str | Sequence[str | None] | npt.NDArray[np.object_] | None = None,
+    ) -> None:
+        """Many flows, each exactly as :meth:`flow` would record it (ports taken from each
+        host's ephemeral range in the order given)."""
+        proc = np.asarray(procs, dtype=np.int64)
+        self._flows(actor, proc, np.asarray(ts_ns, dtype=np.int64), None, dst_ip=dst_ip,
+                    dst_port=dst_port, bytes_out=bytes_out, bytes_in=bytes_in,
+                    duration_ns=duration_ns, transport=transport, app=app,
+                    server_name=server_name)  # fmt: skip
+
+    def dns_many(
+        self,
+        actor: Actor,
+        procs: npt.ArrayLike,
+        ts_ns: npt.ArrayLike,
+        queries: Sequence[str],
+        *,
+        qtype: str | Sequence[str] = "A",
+        answers: tuple[str, ...] | Sequence[tuple[str, ...]] = (),
+        response_bytes: npt.ArrayLike | None = None,
+        via_api: bool = True,
+        resolver_ip: str | Sequence[str] | None = None,
+    ) -> None:
+        """Many lookups, each exactly as :meth:`dns` would record it: the query, then its
+        UDP/53 flow (from the host's DNS client service when ``via_api``)."""
+        proc = np.asarray(procs, dtype=np.int64)
+        ts = np.asarray(ts_ns, dtype=np.int64)
+        m = len(proc)
+        resolver: Any = resolver_ip or self.env.resolver_ip
+        query_bytes = np.fromiter(map(len, queries), dtype=np.int64, count=m)
+        query_bytes += dns_query_bytes("")
+        if response_bytes is None:
+            if isinstance(answers, tuple):
+                extra: Any = _answer_bytes(answers)
+            else:
+                extra = np.fromiter(map(_answer_bytes, answers), dtype=np.int64, count=m)
+            resp = query_bytes + extra
+        else:
+            resp = np.broadcast_to(np.asarray(response_bytes, dtype=np.int64), (m,))
+        hosts = self.proc_hosts(proc)
+        if via_api:
+            cache = {h: self.dnscache(self._hosts[h]).index for h in set(hosts.tolist())}
+            senders = np.array([cache[h] for h in hosts.tolist()], dtype=np.int64)
+        else:
+            senders = proc
+        # Each lookup takes its query's number, then its flow's records (one, unless the flow
+        # is cut at the window end or the timeout is shorter than a DNS exchange).
+        records = split_flows(
+            ts, np.full(m, DNS_FLOW_NS, dtype=np.int64), query_bytes, resp, udp=True,
+            last_ns=self.env.end_ns - 1, timeout_ns=self.active_timeout_ns,
+        )  # fmt: skip
+        first = self._take(m + int(records.count.sum()))
+        numbers = first + np.cumsum(records.count + 1) - (records.count + 1)
+        self._stores["dns"].block(
+            m, n=numbers, actor=actor.code, ts=ts, host=hosts,
+            proc=proc if via_api else -1, resolver=resolver, query=list(queries), qtype=qtype,
+            rcode="NOERROR", answers=answers, query_bytes=query_bytes, response_bytes=resp,
+        )  # fmt: skip
+        self._flow_block(
+            actor, senders, ts, numbers + 1, records, dst_ip=resolver, dst_port=53,
+            transport=Transport.UDP, app=AppProtocol.DNS, server_name=None,
+        )  # fmt: skip
+
+    def _flows(
+        self,
+        actor: Actor,
+        proc: Int64s,
+        ts: Int64s,
+        first_numbers: Int64s | None,
+        *,
+        dst_ip: Any,
+        dst_port: Any,
+        bytes_out: Any,
+        bytes_in: Any,
+        duration_ns: Any,
+        transport: Transport,
+        app: AppProtocol,
+        server_name: Any,
+    ) -> None:
+        m = len(proc)
+        records = split_flows(
+            ts, np.broadcast_to(np.asarray(duration_ns, dtype=np.int64), (m,)),
+            np.broadcast_to(np.asarray(bytes_out, dtype=np.int64), (m,)),
+            np.broadcast_to(np.asarray(bytes_in, dtype=np.int64), (m,)),
+            udp=transport is Transport.UDP, last_ns=self.env.end_ns - 1,
+            timeout_ns=self.active_timeout_ns,
+        )  # fmt: skip
+        if first_numbers is None:
+            first_numbers = self._take(int(records.count.sum())) + (
+                np.cumsum(records.count) - records.count
+            )
+        self._flow_block(actor, proc, ts, first_numbers, records, dst_ip=dst_ip,
+                         dst_port=dst_port, transport=transport, app=app,
+                         server_name=server_name)  # fmt: skip
+
+    def _flow_block(
+        self,
+        actor: Actor,
+        proc: Int64s,
+        ts: Int64s,
+        first_numbers: Int64s,
+        records: FlowRecords,
+        *,
+        dst_ip: Any,
+        dst_port: Any,
+        transport: Transport,
+        app: AppProtocol,
+        server_name: Any,
+    ) -> None:
+        m = len(proc)
+        hosts = self.proc_hosts(proc)
+        actor.hosts.update(self._hosts[h].name for h in set(hosts.tolist()))
+        sports = self._ports_for(hosts)
+        if isinstance(dst_ip, str):
+            direction: Any = _direction(dst_ip)
+            dst: Any = dst_ip
+        else:
+            dst = as_objects(dst_ip, m)
+            direction = as_objects([_direction(d) for d in dst.tolist()], m)
+        f = records.flow
+
+        def per_record(values: Any) -> Any:
+            if isinstance(values, np.ndarray) and values.ndim == 1:
+                return values[f]
+            if isinstance(values, list):
+                return as_objects(values, m)[f]
+            return values
+
+        self._flow_total_blocks.append((first_numbers, *records.totals))
+        self._stores["flow"].block(
+            len(f), n=first_numbers[f] + records.k - 1, actor=actor.code, ts=records.ts,
+            flow=first_numbers[f], host=hosts[f], proc=proc[f], transport=transport,
+            src_port=sports[f], dst_ip=per_record(dst), dst_port=per_record(
+                np.asarray(dst_port, dtype=np.int64) if not isinstance(dst_port, int)
+                else dst_port),
+            direction=per_record(direction), app=app, start=ts[f], end=records.end[f],
+            bytes_out=records.bytes_out, bytes_in=records.bytes_in,
+            packets_out=records.packets_out, packets_in=records.packets_in,
+            final=records.final, server_name=per_record(server_name),
+        )  # fmt: skip
+
+    def _ports_for(self, hosts: Int64s) -> Int64s:
+        """Ephemeral source ports for flows from ``hosts``, each host's in turn, as
+        :meth:`flow` takes them one at a time."""
+        ports = np.asarray(self._ports, dtype=np.int64)
+        order = np.argsort(hosts, kind="stable")
+        sorted_hosts = hosts[order]
+        starts = np.searchsorted(sorted_hosts, sorted_hosts, side="left")
+        rank = np.empty(len(hosts), dtype=np.int64)
+        rank[order] = np.arange(len(hosts)) - starts
+        out = 49_152 + (ports[hosts] - 49_152 + rank) % 16_384
+        counts = np.bincount(hosts, minlength=len(ports))
+        for h in np.flatnonzero(counts).tolist():
+            self._ports[h] = 49_152 + (self._ports[h] - 49_152 + int(counts[h])) % 16_384
+        return out
 
     # -- output -------------------------------------------------------------------------------
 
     def finish(self, profile: Profile) -> ScenarioRun:
-        env = self.env
-        start_ns, end_ns = env.start_ns, env.end_ns
-        events = [e for e in self._events if start_ns <= e.ts_ns < end_ns]
-        # The order of harness.telemetry.sort_events (time, then event id), with a C-level key.
-        events.sort(key=operator.attrgetter("ts_ns", "event_id"))
-        if len(events) == len(self._events):
-            event_actor = dict(self._event_actor)
-        else:
-            kept = {e.event_id for e in events}
-            event_actor = {k: v for k, v in self._event_actor.items() if k in kept}
-        first_ts: dict[str, int] = {}
-        # A process instance counts for the actor that started it, once, if it did anything in
-        # the detection window (the DNS client service sends other actors' queries).
-        guids: dict[str, set[str]] = defaultdict(set)
-        spawner = self._spawner
-        split = bisect.bisect_left(events, env.baseline_until_ns, key=operator.attrgetter("ts_ns"))
-        for e in events[split:]:
-            actor_id = event_actor[e.event_id]
-            if actor_id not in first_ts:
-                first_ts[actor_id] = e.ts_ns
-            guid = getattr(e, "process_guid", None)
-            if guid is not None:
-                guids[spawner[guid]].add(guid)
-        actors = []
-        for a in sorted(self._actors.values(), key=lambda a: a.actor_id):
-            total = 0
-            timeline: list[tuple[int, int]] = []
-            for ts, n in sorted(p for p in a.bytes_points if env.start_ns <= p[0] < env.end_ns):
-                total += n
-                if timeline and timeline[-1][0] == ts:
-                    timeline[-1] = (ts, total)
-                else:
-                    timeline.append((ts, total))
-            actors.append(
-                ActorTruth(
-                    actor_id=a.actor_id,
-                    kind=a.kind,
-                    description=a.description,
-                    techniques=a.techniques,
-                    expected_analytics=a.expected_analytics,
-                    trap_for=a.trap_for,
-                    observable_with=a.observable_with,
-                    start_ns=first_ts.get(a.actor_id),
-                    hosts=tuple(sorted(a.hosts)),
-                    process_instances=len(guids[a.actor_id]),
-                    bytes_timeline=tuple(timeline),
-                )
-            )
-        rendered = project(events, profile)
-        if profile is Profile.SYSMON_ZEEK:
-            # The split sensor views are joined here, as a SOC's pipeline would before its
-            # detections run; the runner and the detectors see only the joined telemetry. Events
-            # the rendering derived (connections, the network copy of a DNS query) are booked to
-            # the actor of the event they came from.
-            rendered = list(join(rendered))
-            for e in rendered:
-                if e.event_id not in event_actor:
-                    event_actor[e.event_id] = event_actor[origin_event_id(e.event_id)]
-        telemetry = Telemetry(
-            profile=profile.value,
-            fields=PROFILE_FIELDS[profile],
-            hosts=tuple(h.name for h in env.hosts),
-            start_ns=env.start_ns,
-            baseline_until_ns=env.baseline_until_ns,
-            end_ns=env.end_ns,
-            events=rendered,
-        )
-        truth = GroundTruth(
-            scenario=self.scenario, seed=self.seed, actors=tuple(actors), event_actor=event_actor
-        )
-        return ScenarioRun(telemetry=telemetry, truth=truth)
+        """Events in the window, sorted and rendered under ``profile``, and the ground truth."""
+        return render.finish(self, profile)
 
 
-def _packets(payload: int, transport: Transport, *, originator: bool) -> int:
+@lru_cache(maxsize=4_096)
+def _answer_bytes(answers: tuple[str, ...]) -> int:
+    """Bytes the answer records add to a DNS response (as :meth:`World.dns` counts them)."""
+    return sum(16 + len(a) for a in answers)
+
+
+def dns_query_bytes(query: str) -> int:
+    """Size of a DNS query message: header, name, type/class, EDNS0 OPT record."""
+    return 12 + len(query) + 2 + 4 + 11
+
+
+def packets(payload: int, transport: Transport, *, originator: bool) -> int:
     """Packets needed to carry ``payload`` bytes, with TCP's handshake and teardown."""
     if transport is Transport.UDP:
         return max(1, -(-payload // _MSS)) if payload else 0

@@ -13,12 +13,15 @@ flow, and detectors fall back to the host (or source address) as the entity.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
+from types import MappingProxyType
 
 from harness.alerts import Alert
-from harness.events import ProcessStart
+from harness.detector import Tunable
+from harness.events import NS_PER_S, ProcessStart
 
-__all__ = ["NEVER", "DeploymentHold", "ProcessTable", "image_key"]
+__all__ = ["DEPLOYMENT_TUNABLES", "NEVER", "DeploymentHold", "ProcessTable", "image_key"]
 
 #: Operating-system binaries, as :func:`image_key` writes them: never "rolled out".
 _WINDOWS_DIR = "c:\\windows\\"
@@ -111,6 +114,28 @@ class ProcessTable:
         return len(self._procs)
 
 
+#: The tunables of a :class:`DeploymentHold` (see :meth:`DeploymentHold.from_tunables`), the
+#: same in every detector that holds alerts on software deployments.
+DEPLOYMENT_TUNABLES: Mapping[str, Tunable] = MappingProxyType(
+    {
+        "rollout_hold_s": Tunable(
+            default=1_800,
+            minimum=0,
+            maximum=86_400,
+            description="how long an alert on a signed image new to the fleet waits for the "
+            "image to spread like a software deployment, seconds after its first start",
+        ),
+        "rollout_hosts": Tunable(
+            default=3,
+            minimum=2,
+            maximum=1e6,
+            description="hosts a signed, fleet-new image must start on within the hold to be "
+            "judged a software deployment (its alert is then dropped)",
+        ),
+    }
+)
+
+
 class DeploymentHold:
     """Alerts on new, signed software held back until it has had time to spread.
 
@@ -137,6 +162,15 @@ class DeploymentHold:
         #: When the earliest held alert is due (:data:`NEVER` when none is held): a stream
         #: needs to call :meth:`release` only from then on, so the common case is one compare.
         self.next_due_ns = NEVER
+
+    @classmethod
+    def from_tunables(cls, table: ProcessTable, tunables: Mapping[str, float]) -> DeploymentHold:
+        """A hold set by a detector's :data:`DEPLOYMENT_TUNABLES` values."""
+        return cls(
+            table,
+            hold_ns=int(tunables["rollout_hold_s"] * NS_PER_S),
+            min_hosts=int(tunables["rollout_hosts"]),
+        )
 
     def applies(self, proc: ProcessStart | None) -> bool:
         """Whether alerts on ``proc`` go through the hold (signed, fleet-new, not the OS)."""

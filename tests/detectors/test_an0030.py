@@ -96,6 +96,47 @@ def test_upload_heavy_stream_to_a_rare_peer_alerts_once_citing_its_flows() -> No
     assert "no upload history" in alert.reason
 
 
+def _signed_upload(world: World, actor_id: str, host_index: int, image: str, ts: int) -> None:
+    actor = world.actor(actor_id, ActorKind.BENIGN, "")
+    proc = world.spawn(actor, world.env.hosts[host_index], ts, image, image, signer="Vendor Ltd")
+    world.flow(actor, proc, ts + NS_PER_S, dst_ip="203.0.113.77", dst_port=443,
+               bytes_out=3 * MB, bytes_in=4_000, duration_ns=20 * NS_PER_S,
+               server_name="diag.vendor.example")  # fmt: skip
+
+
+def test_signed_fleet_new_software_is_held_for_the_deployment_check() -> None:
+    """The first host of a signed app's rollout uploads a diagnostics bundle: dropped when the
+    app reaches three hosts within the hold, raised late (dated at the upload) when not."""
+    image = r"C:\Program Files\Vendor\app.exe"
+    for spread, expected in ((2, 0), (1, 1)):
+        world = _world()
+        det = world.env.baseline_until_ns + 3600 * NS_PER_S
+        _signed_upload(world, "first", 1, image, det)
+        for i in range(spread):
+            actor = world.actor(f"spread{i}", ActorKind.BENIGN, "")
+            world.spawn(actor, world.env.hosts[2 + i], det + (i + 1) * 300 * NS_PER_S, image,
+                        image, signer="Vendor Ltd")  # fmt: skip
+        _stream(world, "later", 5, TEMP_TOOL, det + 7200 * NS_PER_S, flows=1, bytes_out=10,
+                bytes_in=10)  # fmt: skip
+        run = world.finish(Profile.EDR)
+        (out,) = run_detectors(run.telemetry, [DetectorSpec(detector=AsymmetricOutbound)])
+        assert len(out.alerts) == expected
+        for raised in out.alerts:
+            assert _actors(run, raised.alert) == {"first"}
+            assert raised.raised_ns >= det + 1800 * NS_PER_S
+            assert raised.alert.ts_ns < det + 60 * NS_PER_S
+
+
+def test_unsigned_new_tool_is_not_held() -> None:
+    world = _world()
+    det = world.env.baseline_until_ns + 3600 * NS_PER_S
+    _stream(world, "exfil", 3, TEMP_TOOL, det, flows=4, bytes_out=500_000, bytes_in=80)
+    run = world.finish(Profile.EDR)
+    (out,) = run_detectors(run.telemetry, [DetectorSpec(detector=AsymmetricOutbound)])
+    (raised,) = out.alerts
+    assert raised.raised_ns == raised.alert.ts_ns < det + 60 * NS_PER_S
+
+
 def test_constant_padding_beacon_alerts_on_its_junk_pattern_before_min_bytes() -> None:
     world = _world()
     det = world.env.baseline_until_ns + 3600 * NS_PER_S
