@@ -400,9 +400,7 @@ class AsymmetricOutbound(Detector):
         ``detecting``."""
         # A conversation is unseen (None), seen and idle (_IDLE), or in an episode.
         out = flow.bytes_out
-        if ep is _IDLE:
-            if out <= flow.bytes_in:
-                return ()
+        if ep is _IDLE:  # the callers return already when such a record is not upload-leaning
             ep = self._open_episode(key, flow, host)
         elif ep is None:
             self._learn_peer(key, host, flow.server_name)

@@ -169,39 +169,28 @@ class UnseenProcessHttpsVolume(Detector):
         procs.end_baseline()
 
     def observe(self, event: Event) -> Sequence[Alert]:
-        hold = self._hold
-        if event.ts_ns >= hold.next_due_ns:
-            released = hold.release(event.ts_ns)
-            if type(event) is NetworkFlow:
-                judged = self._judge(event)
-                return (*released, *judged) if released else judged
-            if type(event) is ProcessStart:
-                self._procs.learn(event)
-            return released
+        released: Sequence[Alert] = ()
+        if event.ts_ns >= self._hold.next_due_ns:
+            released = self._hold.release(event.ts_ns)
         if type(event) is NetworkFlow:
-            # _judge's first exits, inlined: most flows are not web uploads.
+            # Only web uploads are judged; most flows are not.
             if (
                 event.direction is not _OUTBOUND
                 or ((app := event.app_protocol) is not _TLS and app is not _HTTP)
                 or event.bytes_out <= 0
             ):
-                return ()
-            return self._judge(event)
+                return released
+            judged = self._judge(event)
+            return (*released, *judged) if released else judged
         if type(event) is ProcessStart:
             self._procs.learn(event)
-        return ()
+        return released
 
     def flush(self) -> Sequence[Alert]:
         return self._hold.release(None)
 
     def _judge(self, flow: NetworkFlow) -> Sequence[Alert]:
-        # Called for every flow record: the common exits first, the window update inline.
-        if (
-            flow.direction is not _OUTBOUND
-            or ((app := flow.app_protocol) is not _TLS and app is not _HTTP)
-            or flow.bytes_out <= 0
-        ):
-            return ()
+        """One outbound web upload record (``observe`` filters): the window update inline."""
         guid = flow.process_guid
         if guid is None or guid in self._alerted:
             return ()

@@ -40,6 +40,7 @@ from harness.analytics import AnalyticId
 from harness.detector import Detector, Tunable
 from harness.errors import UsageError
 from harness.events import Event, EventKind
+from harness.eventtable import EventTable
 from harness.fields import Field, Profile
 from harness.scenario import Scenario
 from harness.telemetry import Telemetry, TelemetryInfo, split_index
@@ -433,13 +434,17 @@ class _Selections:
     def __call__(self, kinds: frozenset[EventKind]) -> tuple[Sequence[Event], Sequence[Event]]:
         telemetry = self._telemetry
         events = telemetry.events
+        if isinstance(events, EventTable):
+            # Pick from the table's list of objects: ``itemgetter`` on the table itself would
+            # go through its Python-level ``__getitem__`` once per event.
+            events = events.events()
         if self._present is None:
             self._classes = list(map(type, events))
             self._present = frozenset(self._classes)
         types = self._present.intersection(_EVENT_CLASS[kind] for kind in kinds)
         selected = self._cache.get(types)
         if selected is None:
-            split = _baseline_end(telemetry)
+            split = split_index(telemetry.events, telemetry.baseline_until_ns)
             if types == self._present:  # every event is of a consumed kind
                 selected = (tuple(events[:split]), tuple(events[split:]))
             else:
@@ -450,12 +455,6 @@ class _Selections:
         return selected
 
 
-def _baseline_end(telemetry: Telemetry) -> int:
-    """Index of the first detection-window event (``telemetry.baseline`` is the events before
-    it), found by bisection on the time-ordered events."""
-    return split_index(telemetry.events, telemetry.baseline_until_ns)
-
-
 def _pick(events: Sequence[Event], positions: list[int]) -> tuple[Event, ...]:
     """The events at ``positions``, as a tuple."""
     if len(positions) > 1:
@@ -464,7 +463,6 @@ def _pick(events: Sequence[Event], positions: list[int]) -> tuple[Event, ...]:
     return tuple(events[i] for i in positions)
 
 
-_TS = operator.attrgetter("ts_ns")
 _EVENT_ID = operator.attrgetter("event_id")
 #: Event class of each kind: routing by ``type(event)`` hashes no enum member.
 _EVENT_CLASS: dict[EventKind, type[Event]] = {c.kind: c for c in typing.get_args(Event)}

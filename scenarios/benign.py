@@ -143,14 +143,14 @@ def browsers(world: World, rng: random.Random, *, sessions_per_day: float = 30) 
     # One browser process per host and day, started a second before the day's first session.
     first = s.first_in_cell()
     starters = s.host[first].tolist()
+    # Spawned in signer order (stable), the order the office's processes have always had.
+    order = np.array(sorted(range(len(starters)), key=lambda i: signer_of[starters[i]]), int)
+    images = [image_of[starters[i]] for i in order.tolist()]
     procs = np.empty(len(starters), dtype=np.int64)
-    for signer in sorted({signer_of[h] for h in starters}):
-        sel = np.array([signer_of[h] == signer for h in starters], dtype=bool)
-        images = [image_of[h] for h in np.asarray(starters)[sel].tolist()]
-        procs[sel] = world.spawn_many(
-            actor, s.host[first][sel], s.ts[first][sel] - NS_PER_S, images,
-            [f'"{i}"' for i in images], signer=signer,
-        )  # fmt: skip
+    procs[order] = world.spawn_many(
+        actor, s.host[first][order], s.ts[first][order] - NS_PER_S, images,
+        [f'"{i}"' for i in images], signer=[signer_of[starters[i]] for i in order.tolist()],
+    )  # fmt: skip
     proc = procs[np.cumsum(first) - 1]
     site = gen.integers(0, len(_SITES), len(s))
     names = _SITE_NAMES[site]

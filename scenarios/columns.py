@@ -30,6 +30,7 @@ __all__ = [
     "column_array",
     "mul_div",
     "packets",
+    "process_guid",
     "split_flows",
 ]
 
@@ -156,6 +157,13 @@ def _column(name: str, values: Any, m: int) -> Any:
     if isinstance(values, list | np.ndarray):
         return as_objects(values, m)
     return values
+
+
+def process_guid(number: int, seed: int, ip: str) -> str:
+    """The GUID of the world's process ``number`` (1-based) on the host with address ``ip``:
+    unique per process, with the seed and the host's last octet in it, as Sysmon writes them."""
+    octet = int(ip.rsplit(".", 1)[-1])
+    return f"{{{number:08X}-{seed & 0xFFFF:04X}-4E0B-8000-{octet:012X}}}"
 
 
 def packets(payload: Int64s, *, udp: bool, originator: bool) -> Int64s:

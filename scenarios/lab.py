@@ -27,8 +27,8 @@ the random-padding beacon is therefore plain HTTP on 8080 where its synthetic tw
 443. The beacons check in every second (a C2 operator's interactive mode) rather than every few
 seconds: AN1225 judges a new process's HTTP by volume (about 1 MB), which a 4-second beacon
 takes most of an hour to send, far longer than the lab's attack phase (the synthetic twins show
-the slow case). Argument templates use :func:`harness.lab.spec.placeholders` plus ``{ca}`` (the
-lab CA's PEM file).
+the slow case). Argument templates use :func:`harness.lab.spec.placeholders` (``{ca}`` among
+them: the lab CA's PEM file).
 """
 
 from __future__ import annotations
@@ -37,10 +37,8 @@ from harness.analytics import AnalyticId, TechniqueId, analytic_id, technique_id
 from harness.lab.spec import AtomicRef, LabActor, LabCast, Phase
 from harness.truth import ActorKind
 
-__all__ = ["CLIENTS", "DEFAULT_CAST", "EXTRA_PLACEHOLDERS", "LAB_ACTORS", "clients_needed"]
+__all__ = ["CLIENTS", "DEFAULT_CAST", "LAB_ACTORS", "clients_needed"]
 
-#: Placeholders the cast uses beyond :func:`harness.lab.spec.placeholders`.
-EXTRA_PLACEHOLDERS = ("ca",)
 #: Lab clients the default cast runs on.
 CLIENTS = 4
 

@@ -34,7 +34,7 @@ from harness.ingest.join import join
 from harness.scenario import ScenarioRun
 from harness.telemetry import Telemetry, origin_event_id, project
 from harness.truth import ActorTruth, BytesTimeline, GroundTruth
-from scenarios.columns import Part, column_array
+from scenarios.columns import Part, as_objects, column_array, process_guid
 
 if TYPE_CHECKING:
     from scenarios.world import World
@@ -97,16 +97,12 @@ class GuidFormat:
     the process GUIDs :meth:`World.spawn` gives (``None`` for -1)."""
 
     seed: int
-    #: Last octet of each process's host address, by process number.
-    octets: npt.NDArray[np.int64]
+    #: The address of each process's host, by process number.
+    ips: tuple[str, ...]
 
     def __call__(self, values: list[int]) -> list[str | None]:
-        octets = self.octets[np.asarray(values, dtype=np.int64)].tolist() if values else []
-        seed = self.seed & 0xFFFF
-        return [
-            None if p < 0 else f"{{{p + 1:08X}-{seed:04X}-4E0B-8000-{o:012X}}}"
-            for p, o in zip(values, octets, strict=True)
-        ]
+        seed, ips = self.seed, self.ips
+        return [None if p < 0 else process_guid(p + 1, seed, ips[p]) for p in values]
 
 
 class _Tables:
@@ -116,19 +112,11 @@ class _Tables:
 
     def __init__(self, world: World) -> None:
         hosts = world.hosts
-        self.host_name = _objects([h.name for h in hosts])
-        self.host_name_or_none = _objects([None, *(h.name for h in hosts)])
-        self.host_ip = _objects([h.ip for h in hosts])
-        octets = [int(h.ip.rsplit(".", 1)[-1]) for h in hosts]
-        self.guid = GuidFormat(
-            world.seed, np.asarray(octets, dtype=np.int64)[world.proc_host_array()]
-        )
-
-
-def _objects(values: list[Any]) -> npt.NDArray[np.object_]:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
+        n = len(hosts)
+        self.host_name = as_objects([h.name for h in hosts], n)
+        self.host_name_or_none = as_objects([None, *(h.name for h in hosts)], n + 1)
+        self.host_ip = as_objects([h.ip for h in hosts], n)
+        self.guid = GuidFormat(world.seed, tuple(hosts[h].ip for h in world.proc_host_array()))
 
 
 def _block(kind: str, c: Columns, t: _Tables, positions: npt.NDArray[np.int64]) -> EventBlock:
@@ -236,11 +224,12 @@ def finish(world: World, profile: Profile) -> ScenarioRun:
             parts[kind].append(_select(part, (ts >= env.start_ns) & (ts < env.end_ns)))
     actor_ids = [a.actor_id for a in world._actors.values()]
     every = [p for ps in parts.values() for p in ps]
-    event_actor = EventActors(_all(every, "n"), _all(every, "actor"), actor_ids)
+    codes = _all(every, "actor")
+    event_actor = EventActors(_all(every, "n"), codes, actor_ids)
     truth = GroundTruth(
         scenario=world.scenario,
         seed=world.seed,
-        actors=_actor_truths(world, parts),
+        actors=_actor_truths(world, parts, _all(every, "ts"), codes),
         event_actor=event_actor,
     )
     if profile is Profile.SYSMON_ZEEK:
@@ -286,13 +275,15 @@ def _project(parts: Parts, profile: Profile) -> Parts:
     raise ValueError(f"profile {profile.value!r} is rendered from event objects")
 
 
-def _actor_truths(world: World, parts: Parts) -> tuple[ActorTruth, ...]:
+def _actor_truths(
+    world: World, parts: Parts, ts: npt.NDArray[np.int64], actor: npt.NDArray[np.int64]
+) -> tuple[ActorTruth, ...]:
+    """Every actor's truth from the window's ``parts`` (``ts`` and ``actor``: the time and
+    actor columns of all of them)."""
     env = world.env
     actors = list(world._actors.values())
     n_actors = len(actors)
     # First event of each actor in the detection window.
-    every = [p for ps in parts.values() for p in ps]
-    ts, actor = _all(every, "ts"), _all(every, "actor")
     late = ts >= env.baseline_until_ns
     first = np.full(n_actors, _NEVER, dtype=np.int64)
     np.minimum.at(first, actor[late], ts[late])

@@ -43,6 +43,7 @@ from scenarios.columns import (
     Int64s,
     Store,
     as_objects,
+    process_guid,
     split_flows,
 )
 from scenarios.environment import (
@@ -254,10 +255,6 @@ class World:
         self._n += count
         return first
 
-    def _guid(self, number: int, host: Host) -> str:
-        octet = int(host.ip.rsplit(".", 1)[-1])
-        return f"{{{number:08X}-{self.seed & 0xFFFF:04X}-4E0B-8000-{octet:012X}}}"
-
     def spawn(
         self,
         actor: Actor,
@@ -272,7 +269,7 @@ class World:
     ) -> Proc:
         hi = self.host_index(host)
         index = len(self._proc_host)
-        guid = self._guid(index + 1, host)
+        guid = process_guid(index + 1, self.seed, host.ip)
         name = image.rsplit("\\", 1)[-1]
         self._proc_actor.append(actor.code)
         self._proc_host.append(hi)
@@ -293,10 +290,11 @@ class World:
         command_line: str | Sequence[str],
         *,
         user: str | None = None,
-        signer: str | None = None,
+        signer: str | Sequence[str] | None = None,
     ) -> Int64s:
         """One process per (host index, time); returns their process indices, for
-        :meth:`flows`, :meth:`dns_many` and :meth:`reads`. ``user`` defaults to the host's."""
+        :meth:`flows`, :meth:`dns_many` and :meth:`reads`. ``image``, ``command_line`` and
+        ``signer`` are one for all or one per process; ``user`` defaults to the host's."""
         host_idx = np.asarray(hosts, dtype=np.int64)
         ts = np.asarray(ts_ns, dtype=np.int64)
         m = len(host_idx)

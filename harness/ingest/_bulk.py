@@ -45,8 +45,9 @@ _BIG = np.int64(1 << 40)
 
 
 def flow_key(proto: int, src: bytes, sport: int, dst: bytes, dport: int) -> FlowKey:
-    """The engine's canonical bidirectional key."""
-    if (src, sport) <= (dst, dport):
+    """The engine's canonical bidirectional key: the lower (address, port) end first.
+    (:meth:`harness.ingest._flows.FlowEngine.packet` inlines the same test, once per packet.)"""
+    if src < dst or (src == dst and sport <= dport):
         return (proto, src, sport, dst, dport)
     return (proto, dst, dport, src, sport)
 
@@ -156,11 +157,7 @@ def bulk_batch(
         else:
             src, dst = data[l3 + 12 : l3 + 16], data[l3 + 16 : l3 + 20]
         pr, sport, dport = R_pr[g], R_sp[g], R_dp[g]
-        fkey = (
-            (pr, src, sport, dst, dport)
-            if src < dst or (src == dst and sport <= dport)
-            else (pr, dst, dport, src, sport)
-        )
+        fkey = flow_key(pr, src, sport, dst, dport)
         keys.append(fkey)
         srcs.append(src)
         if g_bad[g] or sport == 53 or dport == 53 or fkey in slow_keys:

@@ -421,7 +421,7 @@ class FlowEngine:
         self.counters.packets += 1
         if ts > self.now:
             self.now = ts
-        # The canonical key: the lower (address, port) end first.
+        # The canonical key (harness.ingest._bulk.flow_key), inlined: a call per packet costs.
         key = (
             (proto, src, sport, dst, dport)
             if src < dst or (src == dst and sport <= dport)

@@ -98,6 +98,7 @@ __all__ = [
     "Labels",
     "Verdict",
     "alert_records",
+    "alert_records_of",
     "assess",
     "build_telemetry",
     "detector_specs",
@@ -110,6 +111,7 @@ __all__ = [
     "parse_time",
     "read_inputs",
     "readiness_document",
+    "recorded_results",
     "results_document",
     "scan_inputs",
     "validate_document",
@@ -987,20 +989,28 @@ def evaluate(
     )
 
 
-def _evidence_index(ev: Evaluation) -> dict[str, Event]:
-    cited = {eid for r in ev.runs for a in r.alerts for eid in a.alert.evidence}
-    return {e.event_id: e for e in ev.telemetry.events if e.event_id in cited}
+def _evidence_index(telemetry: Telemetry, runs: Sequence[DetectorRun]) -> dict[str, Event]:
+    cited = {eid for r in runs for a in r.alerts for eid in a.alert.evidence}
+    return {e.event_id: e for e in telemetry.events if e.event_id in cited}
 
 
 def alert_records(ev: Evaluation) -> list[dict[str, Any]]:
-    """Every alert as a JSON-ready record, in time order: analytic, detector, score, time (ISO
-    and ns), the entity (host, process, source and destination address and port, domain; what
-    the alert's entity leaves open is taken from its first cited network event), reason,
-    evidence and, when scored, whether it is true and for which actors."""
-    index = _evidence_index(ev)
-    malicious = frozenset(a.actor_id for a in ev.truth.malicious) if ev.truth else frozenset()
+    """Every alert of an evaluation as a JSON-ready record (:func:`alert_records_of`)."""
+    return alert_records_of(ev.telemetry, ev.runs, ev.truth)
+
+
+def alert_records_of(
+    telemetry: Telemetry, runs: Sequence[DetectorRun], truth: GroundTruth | None
+) -> list[dict[str, Any]]:
+    """Every alert of ``runs`` (on ``telemetry``) as a JSON-ready record, in time order:
+    analytic, detector, score, time (ISO and ns), the entity (host, process, source and
+    destination address and port, domain; what the alert's entity leaves open is taken from its
+    first cited network event), reason, evidence and, with ``truth``, whether it is true and for
+    which actors. Shared by ``evaluate`` and the lab's ``emulate``."""
+    index = _evidence_index(telemetry, runs)
+    malicious = frozenset(a.actor_id for a in truth.malicious) if truth else frozenset()
     out = []
-    for run in ev.runs:
+    for run in runs:
         for raised in run.alerts:
             a = raised.alert
             net = next(
@@ -1037,8 +1047,8 @@ def alert_records(ev: Evaluation) -> list[dict[str, Any]]:
                 "reason": a.reason,
                 "evidence": list(a.evidence),
             }
-            if ev.truth is not None:
-                actors = sorted(classify_alert(a.evidence, ev.truth, malicious))
+            if truth is not None:
+                actors = sorted(classify_alert(a.evidence, truth, malicious))
                 record["true_alert"] = bool(actors)
                 record["actors"] = actors
             out.append(record)
@@ -1060,12 +1070,19 @@ def run_record(ev: Evaluation) -> RunRecord:
 
 
 def results_document(ev: Evaluation) -> dict[str, Any] | None:
-    """The canonical results document (``results.schema.json``, profile ``recorded``) of a
-    labelled or injected evaluation; ``None`` without ground truth."""
+    """The canonical results document (:func:`recorded_results`) of a labelled or injected
+    evaluation; ``None`` without ground truth."""
     if ev.truth is None:
         return None
-    plan = RunPlan(scenarios=(), detectors=ev.specs, seeds=(ev.truth.seed,))
-    doc = build_results(plan, [run_record(ev)])
+    return recorded_results(ev.specs, run_record(ev))
+
+
+def recorded_results(specs: Sequence[DetectorSpec], record: RunRecord) -> dict[str, Any]:
+    """The canonical results document (``results.schema.json``) of one scored run on recorded
+    rather than generated telemetry: profile ``recorded``, its config digest recomputed over the
+    run section so changed; validated. Shared by ``evaluate`` and the lab's ``emulate``."""
+    plan = RunPlan(scenarios=(), detectors=tuple(specs), seeds=(record.seed,))
+    doc = build_results(plan, [record])
     run = dict(doc["run"])
     run["profile"] = RECORDED_SCENARIO
     run.pop("config_digest")

@@ -5,3 +5,9 @@ to processes, labels everything by the actor that ran it, and scores it like a s
 See :mod:`harness.lab.backend` for the backend contract and :mod:`harness.lab.emulate` for the
 orchestration behind ``egress-harness emulate``.
 """
+
+__all__ = ["RUN_ID_HEADER"]
+
+#: The HTTP header in which a lab actor's requests carry the run id (the programs send it, the
+#: sinks log and echo it).
+RUN_ID_HEADER = "X-Lab-Run"

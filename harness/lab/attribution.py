@@ -15,6 +15,8 @@ address and port (``0.0.0.0:0`` as the remote of an unconnected UDP socket), the
 when it was first and last seen, and per process its pid, ppid, comm, exe, command line, start
 time (``starttime`` of ``/proc/PID/stat`` plus the boot time) and when it was first seen. A
 process that execs (``ip netns exec`` becoming the actor) is re-read when its comm changes.
+The ``/proc`` readers are those of :mod:`harness.lab.procfs`, which the sinks' owner lookup
+shares.
 
 :meth:`SocketMonitor.owner` answers "which process held this local endpoint around this time",
 with a tolerance of a few poll intervals; :meth:`SocketMonitor.to_events` turns the processes
@@ -35,8 +37,6 @@ import functools
 import os
 import pwd
 import shlex
-import socket
-import struct
 import threading
 import time
 import uuid
@@ -45,6 +45,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.events import ProcessStart, Transport
+from harness.lab.procfs import (
+    SOCKET_TABLES,
+    TCP_LISTEN,
+    Stat,
+    endpoint,
+    netns_of,
+    read_stat,
+    socket_inodes,
+    socket_table,
+)
 
 __all__ = [
     "DEFAULT_INTERVAL_S",
@@ -59,13 +69,6 @@ __all__ = [
 DEFAULT_INTERVAL_S = 0.02
 #: uuid5 namespace of lab process GUIDs.
 GUID_NAMESPACE = uuid.UUID("0c6c3e4e-6a55-5d1b-9a53-2f0f6c1e1ab7")
-_TABLES: tuple[tuple[str, Transport, bool], ...] = (
-    ("tcp", Transport.TCP, False),
-    ("tcp6", Transport.TCP, True),
-    ("udp", Transport.UDP, False),
-    ("udp6", Transport.UDP, True),
-)
-_TCP_LISTEN = "0A"
 _NS_PER_TICK = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 _WILDCARDS = frozenset({"0.0.0.0", "::"})  # noqa: S104 - addresses read from /proc, no bind
 
@@ -142,36 +145,12 @@ class _Sock:
     last_seen_ns: int
 
 
-@dataclass(slots=True)
-class _Stat:
-    ppid: int
-    comm: str
-    start_ticks: int
-
-
 @functools.cache
 def boot_epoch_ns() -> int:
     """When the machine booted, ns since the epoch (``starttime`` in ``/proc/PID/stat`` counts
     from boot on CLOCK_BOOTTIME). Computed once per harness process, so every monitor of a run
     turns the same start ticks into the same start times."""
     return time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-
-
-def _hex_ip(text: str, v6: bool) -> str:
-    raw = bytes.fromhex(text)
-    if not v6:
-        return socket.inet_ntop(socket.AF_INET, raw[::-1])
-    # /proc prints the address as four host-order (little-endian) 32-bit words.
-    words = struct.unpack("<4I", raw)
-    packed = struct.pack(">4I", *words)
-    if packed[:12] == b"\0" * 10 + b"\xff\xff":
-        return socket.inet_ntop(socket.AF_INET, packed[12:])
-    return socket.inet_ntop(socket.AF_INET6, packed)
-
-
-def _endpoint(text: str, v6: bool) -> tuple[str, int]:
-    ip, _, port = text.partition(":")
-    return _hex_ip(ip, v6), int(port, 16)
 
 
 @dataclass(slots=True)
@@ -183,7 +162,7 @@ class _Row:
 
 
 @dataclass(slots=True)
-class _State:
+class State:
     procs: dict[tuple[int, int], _Proc] = field(default_factory=dict)
     socks: dict[tuple[int, int, str, int, str, int], _Sock] = field(default_factory=dict)
 
@@ -209,7 +188,7 @@ class SocketMonitor:
         self._roots: set[int] = set(roots)
         self._boot_ns = boot_epoch_ns() if boot_ns is None else boot_ns
         self._lock = threading.Lock()
-        self._state = _State()
+        self._state = State()
         #: Query indexes, rebuilt after a poll changed what the monitor knows.
         self._version = 0
         self._index: tuple[int, dict[tuple[Transport, int], list[SocketRecord]]] | None = None
@@ -267,47 +246,23 @@ class SocketMonitor:
 
     # -- one poll ----------------------------------------------------------------------------
 
-    def _read_stat(self, pid: int) -> _Stat | None:
-        try:
-            with open(f"{self._proc}/{pid}/stat", "rb") as f:
-                data = f.read()
-        except OSError:
-            return None
-        # comm may contain spaces and parentheses: it ends at the last ')'.
-        lpar, rpar = data.find(b"("), data.rfind(b")")
-        fields = data[rpar + 2 :].split()
-        try:
-            return _Stat(
-                ppid=int(fields[1]),
-                comm=data[lpar + 1 : rpar].decode(errors="replace"),
-                start_ticks=int(fields[19]),
-            )
-        except (IndexError, ValueError):
-            return None
-
-    def _netns_of(self, pid: int) -> str | None:
-        try:
-            return os.readlink(f"{self._proc}/{pid}/ns/net")
-        except OSError:
-            return None
-
-    def _candidates(self, pids: list[int]) -> dict[int, tuple[_Stat, str]]:
+    def _candidates(self, pids: list[int]) -> dict[int, tuple[Stat, str]]:
         """The pids to watch now, with their stat and namespace."""
-        out: dict[int, tuple[_Stat, str]] = {}
+        out: dict[int, tuple[Stat, str]] = {}
         with self._lock:
             netns, roots = set(self._netns), set(self._roots)
         if netns:
             for pid in pids:
-                ns = self._netns_of(pid)
+                ns = netns_of(self._proc, pid)
                 if ns in netns:
-                    st = self._read_stat(pid)
+                    st = read_stat(self._proc, pid)
                     if st is not None and ns is not None:
                         out[pid] = (st, ns)
         if roots:
-            stats: dict[int, _Stat] = {}
+            stats: dict[int, Stat] = {}
             children: dict[int, list[int]] = {}
             for pid in pids:
-                st = self._read_stat(pid)
+                st = read_stat(self._proc, pid)
                 if st is not None:
                     stats[pid] = st
                     children.setdefault(st.ppid, []).append(pid)
@@ -322,51 +277,26 @@ class SocketMonitor:
                 todo.extend(children.get(pid, ()))
             for pid in seen:
                 if pid not in out:
-                    ns = self._netns_of(pid)
+                    ns = netns_of(self._proc, pid)
                     if ns is not None:
                         out[pid] = (stats[pid], ns)
         return out
 
-    def _socket_inodes(self, pid: int) -> list[int]:
-        base = f"{self._proc}/{pid}/fd"
-        try:
-            fds = os.listdir(base)
-        except OSError:
-            return []
-        inodes = []
-        for fd in fds:
-            try:
-                target = os.readlink(f"{base}/{fd}")
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inodes.append(int(target[8:-1]))
-        return inodes
-
     def _read_tables(self, pid: int, wanted: set[int]) -> dict[int, _Row]:
         rows: dict[int, _Row] = {}
-        for table, transport, v6 in _TABLES:
-            try:
-                with open(f"{self._proc}/{pid}/net/{table}", encoding="ascii") as f:
-                    lines = f.readlines()[1:]
-            except OSError:
-                continue
-            for line in lines:
-                parts = line.split()
-                if len(parts) < 10:
-                    continue
-                inode = int(parts[9])
-                if inode == 0 or inode not in wanted:
+        for table, transport, v6 in SOCKET_TABLES:
+            for inode, parts in socket_table(self._proc, pid, table) or ():
+                if inode not in wanted:
                     continue
                 rows[inode] = _Row(
                     transport=transport,
-                    local=_endpoint(parts[1], v6),
-                    remote=_endpoint(parts[2], v6),
-                    listening=transport is Transport.TCP and parts[3] == _TCP_LISTEN,
+                    local=endpoint(parts[1], v6),
+                    remote=endpoint(parts[2], v6),
+                    listening=transport is Transport.TCP and parts[3] == TCP_LISTEN,
                 )
         return rows
 
-    def _process_info(self, pid: int, st: _Stat, ns: str, now: int) -> ProcessInfo:
+    def _process_info(self, pid: int, st: Stat, ns: str, now: int) -> ProcessInfo:
         base = f"{self._proc}/{pid}"
         try:
             with open(f"{base}/cmdline", "rb") as f:
@@ -411,7 +341,7 @@ class SocketMonitor:
         inodes_of: dict[int, list[int]] = {}
         for pid, (_, ns) in candidates.items():
             by_ns.setdefault(ns, []).append(pid)
-            inodes_of[pid] = self._socket_inodes(pid)
+            inodes_of[pid] = list(socket_inodes(self._proc, pid))
         rows_of_ns: dict[str, dict[int, _Row]] = {}
         for ns, members in by_ns.items():
             wanted = {i for pid in members for i in inodes_of[pid]}
@@ -419,7 +349,7 @@ class SocketMonitor:
                 continue
             for pid in members:
                 rows = self._read_tables(pid, wanted)
-                if rows or self._netns_of(pid) == ns:
+                if rows or netns_of(self._proc, pid) == ns:
                     rows_of_ns[ns] = rows
                     break
         with self._lock:

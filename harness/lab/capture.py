@@ -104,11 +104,14 @@ class TcpdumpCapture:
         self._reader.start()
         if not self._ready.wait(self.ready_timeout_s) or self._proc.poll() is not None:
             self.abort()
-            said = " | ".join(line.strip() for line in self._lines[-3:]) or "nothing"
             raise LabError(
                 f"tcpdump on {self.interface} did not start listening within "
-                f"{self.ready_timeout_s:g} s (it said: {said})"
+                f"{self.ready_timeout_s:g} s (it said: {self._said()})"
             )
+
+    def _said(self) -> str:
+        """tcpdump's last few stderr lines on one line, for an error message."""
+        return " | ".join(line.strip() for line in self._lines[-3:]) or "nothing"
 
     def _read_stderr(self) -> None:
         proc = self._proc
@@ -149,8 +152,7 @@ class TcpdumpCapture:
                 else:
                     self.dropped = int(m.group(1))
         if code != 0 or not self.path.exists():
-            said = " | ".join(line.strip() for line in self._lines[-3:]) or "nothing"
-            raise LabError(f"tcpdump on {self.interface} exited {code} (it said: {said})")
+            raise LabError(f"tcpdump on {self.interface} exited {code} (it said: {self._said()})")
 
     def abort(self) -> None:
         """Kill tcpdump without waiting for a flush (teardown after an error)."""

@@ -71,8 +71,8 @@ from harness.errors import InvalidParameterError, LabError, LabUnavailableError
 from harness.lab.backend import HostRole, LabBackend, LabHost, LabPlan, LabProcess
 from harness.lab.capture import TcpdumpCapture
 from harness.lab.image import LABEL, docker_sdk, ensure_image, interpreter_path
-from harness.lab.launch import COMM_LEN, PYTHON, validate_name
-from harness.lab.plan import sink_addresses
+from harness.lab.launch import COMM_LEN, PYTHON, signal_group, validate_name
+from harness.lab.plan import sink_addresses, sink_networks
 
 __all__ = [
     "API_VERSION",
@@ -192,23 +192,16 @@ class DockerLabProcess(LabProcess):
             time.sleep(0.05)
         return code
 
-    def _signal(self, sig: int) -> None:
-        # The launcher made the program a session (and group) leader: signal its group so
-        # what it forked goes too; the pid is a host pid, and so is the group id.
-        try:
-            os.killpg(self.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(self.pid, sig)
-
     def stop(self, grace_s: float = 3.0) -> int | None:
         if self.poll() is not None:
             return self._code
-        self._signal(signal.SIGTERM)
+        # The launcher made the program a session (and group) leader; its pid is a host pid,
+        # and so is the group id.
+        signal_group(self.pid, signal.SIGTERM)
         try:
             return self.wait(grace_s)
         except subprocess.TimeoutExpired:
-            self._signal(signal.SIGKILL)
+            signal_group(self.pid, signal.SIGKILL)
         try:
             return self.wait(grace_s)
         except subprocess.TimeoutExpired:
@@ -445,12 +438,10 @@ class DockerBackend(LabBackend):
 
     def _configure_addresses(self) -> None:
         sink = self.plan.sink
-        ranges: dict[str, None] = {}
         for address in sink_addresses(self.plan):
             self._nsenter(sink, "addr", "add", f"{address}/32", "dev", "eth0")
-            net = ipaddress.ip_network(f"{address}/24", strict=False)
-            if net != self.subnet:
-                ranges[str(net)] = None
+        # The lab subnet is on-link already (the containers' attachment).
+        ranges = [net for net in sink_networks(self.plan) if net != str(self.subnet)]
         for host in self.plan.clients:
             for net_text in ranges:
                 self._nsenter(host, "route", "add", net_text, "dev", "eth0")
@@ -570,8 +561,7 @@ class DockerBackend(LabBackend):
     def _container_names(self, client: Any) -> list[str]:
         rid = self.plan.run_id
         names = set(self._containers.values())
-        names.add(f"eh-{rid}-s")
-        names.update(f"eh-{rid}-c{i}" for i in range(1, len(self.plan.clients) + 1))
+        names.update(self.container_name(h) for h in (self.plan.sink, *self.plan.clients))
         with contextlib.suppress(docker_sdk().errors.APIError):
             found = client.containers.list(all=True, filters={"label": f"{_RUN_LABEL}={rid}"})
             names.update(c.name for c in found)

@@ -264,8 +264,12 @@ def run_emulation(config: EmulationConfig, progress: ProgressFn | None = None) -
         lab = LabRun(config, backend, plan, certs, monitor, sink, sink_log, progress, netns)
         monitor.start()
         try:
-            with _capture_or_not(backend, pcap) as got:
-                captured = got is not None
+            with contextlib.ExitStack() as capturing:
+                try:
+                    captured = capturing.enter_context(backend.capture(pcap)) is not None
+                except LabUnavailableError:
+                    # The backend cannot capture here (loopback unprivileged): run without.
+                    captured = False
                 if not captured:
                     capture_note = (
                         "no packet capture (the backend cannot capture here): network events "
@@ -292,7 +296,7 @@ def run_emulation(config: EmulationConfig, progress: ProgressFn | None = None) -
         generate_s=0.0,
     )
     results = results_document(specs, record)
-    alerts = alert_documents(telemetry, specs, runs, truth)
+    alerts = alert_documents(telemetry, runs, truth)
     synthetic = synthetic_figures(cast, specs) if config.side_by_side else {}
     rows = side_by_side_rows(cast, record, synthetic)
     wall_s = time.monotonic() - t_start
@@ -337,21 +341,3 @@ def _all_detectors() -> tuple[DetectorSpec, ...]:
     from harness.ingest.evaluate import detector_specs
 
     return detector_specs((), {})
-
-
-@contextlib.contextmanager
-def _capture_or_not(backend: LabBackend, pcap: Path) -> Any:
-    """The backend's capture, or ``None`` when it cannot capture here (loopback unprivileged)."""
-    try:
-        cm = backend.capture(pcap)
-        got = cm.__enter__()
-    except LabUnavailableError:
-        yield None
-        return
-    try:
-        yield got
-    except BaseException as exc:
-        if not cm.__exit__(type(exc), exc, exc.__traceback__):
-            raise
-    else:
-        cm.__exit__(None, None, None)

@@ -58,9 +58,7 @@ __all__ = [
     "ensure_image",
     "ensure_image_report",
     "interpreter_path",
-    "lab_image_tag",
     "project_root",
-    "runtime_image_tag",
 ]
 
 IMAGE_REPOSITORY = "egress-harness-lab"
@@ -265,17 +263,6 @@ def _project_fingerprint(runtime_tag: str, entries: list[_Entry]) -> str:
         else:
             h.update(e.source.read_bytes())
     return h.hexdigest()[:16]
-
-
-def runtime_image_tag() -> str:
-    """``egress-harness-lab:rt-<hash>`` for the runtime as it is on this machine now."""
-    return f"{IMAGE_REPOSITORY}:rt-{_runtime_fingerprint(_runtime_entries())}"
-
-
-def lab_image_tag(runtime_tag: str | None = None) -> str:
-    """``egress-harness-lab:<hash>`` for the runtime plus the project's current files."""
-    rt = runtime_tag or runtime_image_tag()
-    return f"{IMAGE_REPOSITORY}:{_project_fingerprint(rt, _project_entries())}"
 
 
 # -- build contexts ----------------------------------------------------------------------------

@@ -31,9 +31,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import harness
 from harness.errors import InvalidParameterError, LabError
 from harness.lab.backend import LabHost, LabProcess
+from harness.lab.image import project_root
 
 __all__ = [
     "COMM_LEN",
@@ -44,6 +44,7 @@ __all__ = [
     "launch",
     "named_executable",
     "named_python",
+    "signal_group",
     "validate_name",
 ]
 
@@ -99,8 +100,7 @@ def named_python(bin_dir: Path, name: str) -> Path:
 def harness_pythonpath() -> str:
     """A ``PYTHONPATH`` that makes the parent's modules importable in a child interpreter: the
     directory of the :mod:`harness` package first, then the parent's ``sys.path`` entries."""
-    root = str(Path(harness.__file__).resolve().parent.parent)
-    entries = [root, *(p for p in sys.path if p and os.path.exists(p))]
+    entries = [project_root(), *(p for p in sys.path if p and os.path.exists(p))]
     return os.pathsep.join(dict.fromkeys(entries))
 
 
@@ -163,9 +163,11 @@ def launch(
             raise LabError(f"cannot start {resolved[0]!r} as {name!r}: {exc}") from exc
 
 
-def _signal_group(pid: int, sig: int) -> None:
-    # The process leads its own session/group (start_new_session): signal the whole group so
-    # helpers it forked go too; fall back to the process itself if the group is gone.
+def signal_group(pid: int, sig: int) -> None:
+    """Send ``sig`` to the process group that ``pid`` leads (a lab program started in its own
+    session), else to ``pid`` alone; a process or group already gone is fine."""
+    # Signal the whole group so helpers the program forked go too; fall back to the process
+    # itself if the group is gone.
     try:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
@@ -191,17 +193,17 @@ class PopenLabProcess(LabProcess):
     def stop(self, grace_s: float = 3.0) -> int | None:
         code = self.popen.poll()
         if code is None:
-            _signal_group(self.pid, signal.SIGTERM)
+            signal_group(self.pid, signal.SIGTERM)
             try:
                 code = self.popen.wait(grace_s)
             except subprocess.TimeoutExpired:
-                _signal_group(self.pid, signal.SIGKILL)
+                signal_group(self.pid, signal.SIGKILL)
                 try:
                     code = self.popen.wait(grace_s)
                 except subprocess.TimeoutExpired:
                     return None
         # Whatever the group leader left behind in its group goes as well.
-        _signal_group(self.pid, signal.SIGKILL)
+        signal_group(self.pid, signal.SIGKILL)
         return code
 
     def __repr__(self) -> str:

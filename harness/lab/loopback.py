@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 from harness.errors import LabError, LabUnavailableError
-from harness.lab.backend import LabHost, LabPlan, LabProcess
-from harness.lab.local import LocalProcessLab
-from harness.lab.plan import sink_addresses
+from harness.lab.backend import LabHost, LabPlan
+from harness.lab.local import CaptureTarget, LocalProcessLab
+from harness.lab.plan import plan_addresses
 
+# plan_addresses lives in harness.lab.plan; re-exported for the callers that import it from here.
 __all__ = ["LoopbackBackend", "can_capture", "plan_addresses"]
 
 _CAP_NET_RAW = 13
@@ -43,11 +43,6 @@ def can_capture() -> bool:
     except OSError:
         return False
     return False
-
-
-def plan_addresses(plan: LabPlan) -> tuple[str, ...]:
-    """Every address of the plan: the clients', then the sink's and its services'."""
-    return tuple(dict.fromkeys([*(c.address for c in plan.clients), *sink_addresses(plan)]))
 
 
 class LoopbackBackend(LocalProcessLab):
@@ -81,34 +76,22 @@ class LoopbackBackend(LocalProcessLab):
         self._stop_started()
         self._is_up = False
 
-    def start(
-        self,
-        host: LabHost,
-        argv: Sequence[str],
-        *,
-        name: str,
-        log: Path,
-        env: Mapping[str, str] | None = None,
-    ) -> LabProcess:
-        self._require_up("start")
+    def _host_prefix(self, host: LabHost) -> Sequence[str]:
         if host != self.plan.sink and host not in self.plan.clients:
             raise LabError(f"host {host.name!r} is not part of lab {self.plan.run_id!r}")
-        return self._start(host, argv, name=name, log=log, env=env)
+        return ()
 
     def bpf(self) -> str:
         """The capture filter: packets from or to one of the plan's addresses."""
         return " or ".join(f"host {a}" for a in plan_addresses(self.plan))
 
-    @contextmanager
-    def capture(self, path: Path) -> Iterator[Path]:
-        self._require_up("capture")
+    def _capture_target(self) -> CaptureTarget:
         if not can_capture():
             raise LabUnavailableError(
                 "loopback capture needs root or CAP_NET_RAW to run tcpdump on lo; without it "
                 "use the sinks' own logs (Zeek-style) as the network events"
             )
-        with self._tcpdump(path, interface="lo", bpf=self.bpf()) as captured:
-            yield captured
+        return CaptureTarget(interface="lo", bpf=self.bpf())
 
     def netns_of(self, host: LabHost) -> str | None:
         return None

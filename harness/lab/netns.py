@@ -50,14 +50,13 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from harness.errors import LabError, LabUnavailableError
-from harness.lab.backend import LabHost, LabPlan, LabProcess
-from harness.lab.local import LocalProcessLab
-from harness.lab.plan import sink_addresses, validate_run_id
+from harness.lab.backend import LabHost, LabPlan
+from harness.lab.local import CaptureTarget, LocalProcessLab
+from harness.lab.plan import sink_addresses, sink_networks, validate_run_id
 
 __all__ = ["NETNS_DIR", "NetnsBackend", "remove_run"]
 
@@ -257,9 +256,7 @@ class NetnsBackend(LocalProcessLab):
             _ip("-n", sink_ns, "addr", "add", f"{address}/32", "dev", br)
         for net in self.plan.internal_networks:
             _ip("-n", sink_ns, "route", "add", net, "dev", br)
-        sink_nets = sorted(
-            {str(ipaddress.ip_network(f"{a}/24", strict=False)) for a in sink_addresses(self.plan)}
-        )
+        sink_nets = sink_networks(self.plan)
         for i, client in enumerate(self.plan.clients, start=1):
             ns = self.namespace(client)
             self._add_namespace(ns)
@@ -320,27 +317,12 @@ class NetnsBackend(LocalProcessLab):
         self._created.clear()
         self._is_up = False
 
-    def start(
-        self,
-        host: LabHost,
-        argv: Sequence[str],
-        *,
-        name: str,
-        log: Path,
-        env: Mapping[str, str] | None = None,
-    ) -> LabProcess:
-        self._require_up("start")
-        prefix = ("ip", "netns", "exec", self.namespace(host))
-        return self._start(host, argv, name=name, log=log, env=env, prefix=prefix)
+    def _host_prefix(self, host: LabHost) -> Sequence[str]:
+        return ("ip", "netns", "exec", self.namespace(host))
 
-    @contextmanager
-    def capture(self, path: Path) -> Iterator[Path]:
-        self._require_up("capture")
+    def _capture_target(self) -> CaptureTarget:
         sink_ns = self.namespace(self.plan.sink)
-        with self._tcpdump(
-            path, interface=self.bridge, prefix=("ip", "netns", "exec", sink_ns)
-        ) as captured:
-            yield captured
+        return CaptureTarget(interface=self.bridge, prefix=("ip", "netns", "exec", sink_ns))
 
     def netns_of(self, host: LabHost) -> str | None:
         ns = self.namespace(host)
@@ -349,11 +331,3 @@ class NetnsBackend(LocalProcessLab):
         except OSError as exc:
             raise LabError(f"namespace {ns} of host {host.name!r} does not exist") from exc
         return f"net:[{inode}]"
-
-    def host_of_netns(self, netns: str) -> LabHost | None:
-        """The lab host whose namespace is ``netns`` (``net:[INODE]``), if any."""
-        for host in (self.plan.sink, *self.plan.clients):
-            with contextlib.suppress(LabError):
-                if self.netns_of(host) == netns:
-                    return host
-        return None

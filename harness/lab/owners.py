@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,28 +33,35 @@ __all__ = [
 OWNER_TOLERANCE_NS = 2 * NS_PER_S
 
 
-def sink_records(path: Path, event: str) -> Iterator[dict[str, Any]]:
-    """The records of kind ``event`` in the sinks' JSON-lines log. A missing log or a line that
-    is not a JSON object is skipped: the sinks are stopped by signal, so the last line may be
-    cut."""
+def sink_records(path: Path) -> list[dict[str, Any]]:
+    """The records of the sinks' JSON-lines log, read once for :func:`owner_hints` and
+    :func:`harness.lab.truth.sink_dns_ports`. A missing log or a line that is not a JSON object
+    is skipped: the sinks are stopped by signal, so the last line may be cut."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError:
-        return
+        return []
+    out = []
     for line in lines:
         try:
             rec = json.loads(line)
         except ValueError:
             continue
-        if isinstance(rec, dict) and rec.get("event") == event:
-            yield rec
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out
 
 
-def owner_hints(path: Path) -> dict[tuple[str, str, int], list[tuple[int, int, int]]]:
-    """The sinks' owner lookups (:class:`harness.lab.sinks.OwnerLookup`): per (transport,
-    client address, client port) the (time, pid, start ticks) of each connection's owner."""
+def owner_hints(
+    records: Iterable[Mapping[str, Any]],
+) -> dict[tuple[str, str, int], list[tuple[int, int, int]]]:
+    """The sinks' owner lookups (:class:`harness.lab.sinks.OwnerLookup`) among the sinks' log
+    ``records`` (:func:`sink_records`): per (transport, client address, client port) the (time,
+    pid, start ticks) of each connection's owner."""
     out: dict[tuple[str, str, int], list[tuple[int, int, int]]] = defaultdict(list)
-    for rec in sink_records(path, "connection"):
+    for rec in records:
+        if rec.get("event") != "connection":
+            continue
         try:
             owner = rec.get("owner")
             if owner:

@@ -104,9 +104,8 @@ class LabRun:
         audit = base / "audit.jsonl"
         values = placeholders(
             self.plan, host=host, actor=actor, duration_s=max(1.0, round(duration_s, 1)),
-            audit=str(audit), workdir=str(work),
+            audit=str(audit), workdir=str(work), ca=str(self.certs.ca),
         )  # fmt: skip
-        values["ca"] = str(self.certs.ca)
         try:
             args = expand(actor.args, values)
         except KeyError as exc:

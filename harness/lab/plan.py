@@ -28,6 +28,7 @@ keeps the well-known ports: binding 53, 80 and 443 on 127/8 needs root or CAP_NE
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from harness.errors import InvalidParameterError
@@ -38,7 +39,9 @@ __all__ = [
     "RUN_ID_RE",
     "ZONE",
     "default_plan",
+    "plan_addresses",
     "sink_addresses",
+    "sink_networks",
     "validate_run_id",
 ]
 
@@ -117,3 +120,15 @@ def sink_addresses(plan: LabPlan) -> tuple[str, ...]:
     plan order)."""
     seen = dict.fromkeys([plan.sink.address, *(e.address for e in plan.endpoints)])
     return tuple(seen)
+
+
+def sink_networks(plan: LabPlan) -> tuple[str, ...]:
+    """The /24 of each of :func:`sink_addresses` (no duplicates, plan order): what a client
+    routes on-link to reach the sinks."""
+    nets = (str(ipaddress.ip_network(f"{a}/24", strict=False)) for a in sink_addresses(plan))
+    return tuple(dict.fromkeys(nets))
+
+
+def plan_addresses(plan: LabPlan) -> tuple[str, ...]:
+    """Every address of the plan: the clients', then the sink's and its services'."""
+    return tuple(dict.fromkeys([*(c.address for c in plan.clients), *sink_addresses(plan)]))

@@ -23,36 +23,19 @@ __all__ = ["alert_documents", "results_document", "write_outputs"]
 
 
 def results_document(specs: Sequence[DetectorSpec], record: RunRecord) -> dict[str, Any]:
-    import hashlib
+    """The results document (profile ``recorded``), built as ``evaluate`` builds its own."""
+    from harness.ingest.evaluate import recorded_results
 
-    from harness.results import build_results, canonical_json, validate
-    from harness.runner import RunPlan
-
-    plan = RunPlan(scenarios=(), detectors=tuple(specs), seeds=(0,))
-    doc = build_results(plan, [record])
-    run = dict(doc["run"])
-    run["profile"] = "recorded"
-    run.pop("config_digest")
-    run["config_digest"] = "sha256:" + hashlib.sha256(canonical_json(run).encode()).hexdigest()
-    doc["run"] = run
-    validate(doc)
-    return doc
+    return recorded_results(specs, record)
 
 
 def alert_documents(
-    telemetry: Telemetry,
-    specs: Sequence[DetectorSpec],
-    runs: Sequence[DetectorRun],
-    truth: GroundTruth,
+    telemetry: Telemetry, runs: Sequence[DetectorRun], truth: GroundTruth
 ) -> list[dict[str, Any]]:
-    from harness.ingest.evaluate import Evaluation, alert_records, assess
+    """The alert records, as ``evaluate`` writes them to ``alerts.ndjson``."""
+    from harness.ingest.evaluate import alert_records_of
 
-    ev = Evaluation(
-        inputs=(), kinds=(), telemetry=telemetry,
-        readiness=assess(telemetry.fields, [s.detector for s in specs]), join={},
-        specs=tuple(specs), runs=tuple(runs), truth=truth, labels=None, injection=None,
-    )  # fmt: skip
-    return alert_records(ev)
+    return alert_records_of(telemetry, runs, truth)
 
 
 def write_outputs(outcome: EmulationOutcome) -> list[Path]:

@@ -87,13 +87,15 @@ def placeholders(
     duration_s: float,
     audit: str,
     workdir: str,
+    ca: str,
 ) -> dict[str, str]:
     """The values ``{name}`` templates in :attr:`LabActor.args` may use: ``run_id``, ``actor``,
     ``zone``, ``resolver``, ``bind`` (the client's own address: programs bind their sockets to
     it, which matters on loopback), ``duration`` (seconds), ``audit`` (JSON-lines file the
-    program appends its own file reads to), ``workdir`` (a directory of its own), and per sink
+    program appends its own file reads to), ``workdir`` (a directory of its own), per sink
     service ``dns``, ``https``, ``http``, ``tcp``, ``udp`` (address) with ``<service>_port``,
-    ``<service>_port1``, ... (its ports in plan order)."""
+    ``<service>_port1``, ... (its ports in plan order), and ``ca`` (the run's lab CA
+    certificate, a PEM file, for programs that verify the sinks' TLS)."""
     values = {
         "bind": host.address,
         "run_id": plan.run_id,
@@ -108,6 +110,7 @@ def placeholders(
         values[e.service.value] = e.address
         for i, port in enumerate(e.ports):
             values[f"{e.service.value}_port{i}" if i else f"{e.service.value}_port"] = str(port)
+    values["ca"] = ca
     return values
 
 

@@ -36,7 +36,13 @@ from harness.events import (
 from harness.fields import Field
 from harness.lab.attribution import ProcessInfo, SocketMonitor
 from harness.lab.backend import LabPlan
-from harness.lab.owners import OWNER_TOLERANCE_NS, hinted_process, owner_hints, sole_process
+from harness.lab.owners import (
+    OWNER_TOLERANCE_NS,
+    hinted_process,
+    owner_hints,
+    sink_records,
+    sole_process,
+)
 from harness.lab.phases import LabRun, Launch
 from harness.lab.spec import LabActor, Phase
 from harness.lab.truth import build_truth, sink_dns_ports
@@ -103,6 +109,7 @@ def _file_events(
             lines = launch.audit.read_text(encoding="utf-8").splitlines()
         except OSError:
             continue
+        tree = tree_of(launch)
         for n, line in enumerate(lines):
             try:
                 rec = json.loads(line)
@@ -114,7 +121,7 @@ def _file_events(
             except (ValueError, KeyError, TypeError):
                 orphans += 1
                 continue
-            if pid not in tree_of(launch):
+            if pid not in tree:
                 # A pid from another pid namespace (a container): the launch's own process.
                 pid = launch.proc.pid
             guid = guid_of_pid(pid, ts)
@@ -170,13 +177,18 @@ def build_telemetry(
     starts = monitor.to_events(host_of, plan.run_id)
     proc_of_guid: dict[str, ProcessInfo] = {}
     by_pid: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for p, ev in zip(monitor.processes(), starts, strict=True):
+    # The monitor is stopped: processes() is the same list as above, in start order, so each
+    # pid's entries are in start order (one process per pid and start).
+    for p, ev in zip(procs, starts, strict=True):
         proc_of_guid[ev.process_guid] = p
         by_pid[p.pid].append((p.start_ns, ev.process_guid))
 
     def guid_of_pid(pid: int, ts: int) -> str | None:
-        cands = [g for s, g in sorted(by_pid.get(pid, ())) if s <= ts + NS_PER_S]
-        return cands[-1] if cands else None
+        """The last process with ``pid`` started by ``ts`` (give or take a second)."""
+        for start, guid in reversed(by_pid.get(pid, ())):
+            if start <= ts + NS_PER_S:
+                return guid
+        return None
 
     def guid_of(p: ProcessInfo) -> str | None:
         return guid_of_pid(p.pid, p.start_ns)
@@ -192,7 +204,8 @@ def build_telemetry(
     conns: list[NetworkConnection] = []
     direct: dict[str, tuple[str, str]] = {}
     by_sole = by_sink = 0
-    hints = owner_hints(sink_logs / "sinks.jsonl")
+    sink_log_records = sink_records(sink_logs / "sinks.jsonl")
+    hints = owner_hints(sink_log_records)
     procs_by_key = {(p.pid, p.start_ticks): p for p in procs}
     seen_flows: set[str] = set()
     for e in net:
@@ -281,7 +294,7 @@ def build_telemetry(
         raise LabError(
             f"the emulation recorded no events at all (see {lab.sink_log} and the actor logs)"
         )
-    dns_ports = sink_dns_ports(sink_logs / "sinks.jsonl")
+    dns_ports = sink_dns_ports(sink_log_records)
     truth, truth_doc = build_truth(cast, launches, launch_of, proc_of_guid, events, fine, dns_ports)
     fields = {Field.FLOW_BYTES, Field.FLOW_APP_PROTOCOL, Field.DNS_QUERY, Field.PROCESS,
               Field.FILE_READ}  # fmt: skip

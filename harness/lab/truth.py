@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from harness.events import (
@@ -28,7 +27,7 @@ from harness.events import (
     ProtocolAnomaly,
 )
 from harness.lab.attribution import ProcessInfo
-from harness.lab.owners import OWNER_TOLERANCE_NS, sink_records
+from harness.lab.owners import OWNER_TOLERANCE_NS
 from harness.lab.phases import Launch
 from harness.lab.spec import LabActor, Phase
 from harness.truth import ActorKind, ActorTruth, GroundTruth
@@ -104,22 +103,29 @@ def build_truth(
             unattributed[type(e).__name__] += 1
         else:
             event_actor[e.event_id] = actor
+    # Per actor, in one pass each: its launches, its processes, its flows' bytes out (per flow
+    # id, from the flow events; the capture's finer cut replaces them where there is one) and
+    # its labelled events.
+    launches_of: dict[str, list[Launch]] = defaultdict(list)
+    for la in launches:
+        launches_of[la.actor.actor_id].append(la)
+    guids_of: dict[str, set[str]] = defaultdict(set)
+    for g, p in proc_of_guid.items():
+        if (started := launch_of.get((p.pid, p.start_ticks))) is not None:
+            guids_of[started.actor.actor_id].add(g)
+    coarse_of: dict[str, dict[str, list[tuple[int, int]]]] = defaultdict(lambda: defaultdict(list))
+    for e in events:
+        if isinstance(e, NetworkFlow) and (aid := event_actor.get(e.event_id)) is not None:
+            coarse_of[aid][e.flow_id].append((e.ts_ns, e.bytes_out))
+    events_of = Counter(event_actor.values())
     actors: list[ActorTruth] = []
     per_actor: dict[str, dict[str, Any]] = {}
     for a in cast:
-        mine = [la for la in launches if la.actor.actor_id == a.actor_id]
+        mine = launches_of.get(a.actor_id, [])
         attack = [la.start_ns for la in mine if la.phase is Phase.ATTACK]
         start = min(attack) if attack else min((la.start_ns for la in mine), default=None)
-        guids = {
-            g
-            for g, p in proc_of_guid.items()
-            if (la := launch_of.get((p.pid, p.start_ticks))) is not None
-            and la.actor.actor_id == a.actor_id
-        }
-        coarse: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for e in events:
-            if isinstance(e, NetworkFlow) and event_actor.get(e.event_id) == a.actor_id:
-                coarse[e.flow_id].append((e.ts_ns, e.bytes_out))
+        guids = guids_of.get(a.actor_id, set())
+        coarse = coarse_of.get(a.actor_id, {})
         sent = sorted(p for fid, points in coarse.items() for p in fine.get(fid) or points)
         timeline: list[tuple[int, int]] = []
         total = 0
@@ -141,7 +147,7 @@ def build_truth(
             )
         )
         per_actor[a.actor_id] = {
-            "events": sum(1 for v in event_actor.values() if v == a.actor_id),
+            "events": events_of[a.actor_id],
             "process_instances": len(guids),
             "bytes_out": total,
         }
@@ -157,11 +163,16 @@ def build_truth(
     }
 
 
-def sink_dns_ports(path: Path) -> dict[tuple[str, str], list[tuple[int, int]]]:
-    """The DNS sink's log: per (client address, query name in lower case) the (time, client
-    port) of each query, which the pcap's DNS events do not carry."""
+def sink_dns_ports(
+    records: Iterable[Mapping[str, Any]],
+) -> dict[tuple[str, str], list[tuple[int, int]]]:
+    """The DNS sink's queries among the sinks' log ``records``
+    (:func:`harness.lab.owners.sink_records`): per (client address, query name in lower case)
+    the (time, client port) of each query, which the pcap's DNS events do not carry."""
     out: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
-    for rec in sink_records(path, "dns_query"):
+    for rec in records:
+        if rec.get("event") != "dns_query":
+            continue
         try:
             if rec.get("query"):
                 key = (str(rec["client_ip"]), str(rec["query"]).rstrip(".").lower())

@@ -18,9 +18,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from types import FrameType
 
 from harness.errors import HarnessError, LabError
+from harness.lab import RUN_ID_HEADER
 
 __all__ = [
     "RUN_ID_HEADER",
@@ -29,10 +31,12 @@ __all__ = [
     "Stats",
     "Stopped",
     "base_parser",
+    "drain",
     "emit",
     "gap",
     "make_payload",
     "positive_float",
+    "read_input",
     "run_id_prefix",
     "run_program",
     "size",
@@ -41,7 +45,6 @@ __all__ = [
 ]
 
 #: HTTP header carrying the run id in every request a program sends.
-RUN_ID_HEADER = "X-Lab-Run"
 
 Stats = dict[str, object]
 
@@ -140,6 +143,11 @@ class Deadline:
     def expired(self) -> bool:
         return self._clock() >= self.end
 
+    def timeout(self, cap: float, floor: float = 1.0) -> float:
+        """A socket or request timeout: ``cap``, cut to what is left of the run but never under
+        ``floor`` (a last exchange started just before the deadline still gets its answer)."""
+        return min(cap, max(floor, self.remaining()))
+
     def wait(self, seconds: float) -> bool:
         """Sleep ``seconds`` (less if the deadline comes first); False once it has passed."""
         self._sleep(min(max(0.0, seconds), self.remaining()))
@@ -172,6 +180,29 @@ def udp_socket(bind: str | None, timeout_s: float) -> socket.socket:
         sock.close()
         raise ProgramError(f"cannot bind a UDP socket to {bind}: {exc.strerror or exc}") from exc
     return sock
+
+
+def drain(sock: socket.socket, wait_s: float) -> int:
+    """Read what the peer sends, each read waiting at most ``wait_s``, until it closes or goes
+    quiet; bytes read."""
+    got = 0
+    sock.settimeout(wait_s)
+    while True:
+        try:
+            data = sock.recv(65_536)
+        except OSError:  # timeout, reset: sinks may answer oddly or not at all, which is fine
+            return got
+        if not data:
+            return got
+        got += len(data)
+
+
+def read_input(path: Path) -> bytes:
+    """The content of the file ``--file`` names; :class:`ProgramError` if it cannot be read."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ProgramError(f"cannot read --file {path}: {exc.strerror}") from exc
 
 
 def emit(summary: Mapping[str, object]) -> None:

@@ -17,7 +17,10 @@ from requests.adapters import HTTPAdapter
 
 from scenarios.programs._common import RUN_ID_HEADER, ProgramError
 
-__all__ = ["LabAdapter", "base_url", "request", "session"]
+__all__ = ["LabAdapter", "base_url", "gives_up", "request", "session"]
+
+#: Failed requests in a row after which a program stops: a sink that stays unreachable.
+_MAX_FAILURES = 3
 
 
 class LabAdapter(HTTPAdapter):
@@ -88,3 +91,11 @@ def request(
     except requests.RequestException as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ProgramError(f"{method} {url} failed: {reason}") from exc
+
+
+def gives_up(done: int, failures: int) -> bool:
+    """Whether a failed request ends the run, after ``done`` good ones and ``failures`` failed
+    in a row (this one included): the first request failing means the sink is unreachable or
+    refuses the lab CA's certificate; later ones are tolerated until ``_MAX_FAILURES`` come
+    in a row."""
+    return done == 0 or failures >= _MAX_FAILURES

@@ -41,25 +41,24 @@ def _parser() -> argparse.ArgumentParser:
 def _body(args: argparse.Namespace, stats: Stats) -> None:
     rng = random.Random(args.seed)
     deadline = Deadline(args.duration)
+    # One job is one chunk, so one TCP connection.
+    job = raw_exfil.SendOptions(
+        host=args.host,
+        port=args.port,
+        run_id=args.run_id,
+        bind=args.bind,
+        chunk=args.bytes,
+        rate=args.rate,
+        interval=0.0,
+        jitter=0.0,
+    )
     jobs = total = 0
     stats.update(jobs=0, bytes_sent=0)
     start_at = args.offset
     while deadline.wait_until(start_at):
         job_stats: Stats = {}
-        job_args = argparse.Namespace(
-            run_id=args.run_id,
-            bind=args.bind,
-            transport="tcp",
-            host=args.host,
-            port=args.port,
-            chunk=args.bytes,
-            rate=args.rate,
-            interval=0.0,
-            jitter=0.0,
-            datagram=1_200,
-        )
         data = make_payload(args.run_id, args.bytes, rng)
-        raw_exfil.send(data, args=job_args, stats=job_stats, deadline=deadline, rng=rng)
+        raw_exfil.send(data, job, stats=job_stats, deadline=deadline, rng=rng)
         jobs += 1
         sent = job_stats.get("bytes_sent", 0)
         total += sent if isinstance(sent, int) else 0

@@ -99,11 +99,11 @@ def _body(args: argparse.Namespace, stats: Stats) -> None:
                     "Content-Type": "application/x-www-form-urlencoded",
                     "Connection": "close",
                 },
-                timeout_s=min(args.timeout, max(1.0, deadline.remaining())),
+                timeout_s=deadline.timeout(args.timeout),
             )
         except ProgramError:
             failures += 1
-            if n == 0 or failures >= 3:
+            if _http.gives_up(n, failures):
                 raise
         else:
             failures = 0

@@ -33,13 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.pcap.dnswire import (
-    DnsMessage,
-    DnsWireError,
-    build_query,
-    parse_message,
-    qtype_code,
-)
+from harness.pcap.dnswire import DnsMessage, DnsWireError, build_query, parse_message
 from scenarios.encodings import (
     SPECS,
     TOOL_QTYPES,
@@ -55,6 +49,7 @@ from scenarios.programs._common import (
     gap,
     make_payload,
     positive_float,
+    read_input,
     run_program,
     size,
     udp_socket,
@@ -64,6 +59,7 @@ __all__ = [
     "DEFAULT_RATES",
     "STYLES",
     "DnsClient",
+    "encode_names",
     "encoding_of",
     "main",
     "send_names",
@@ -97,6 +93,22 @@ def encoding_of(style: str, codec: str = "base32") -> TunnelEncoding:
 def tunnel_domain(run_id: str, zone: str) -> str:
     """The domain a tunnel of run ``run_id`` writes its data under: ``<run id>.<zone>``."""
     return f"{run_id.lower()}.{zone.rstrip('.').lower()}"
+
+
+def encode_names(
+    data: bytes, *, encoding: TunnelEncoding, domain: str, session: int
+) -> tuple[list[str], int]:
+    """``data`` as the query names the tool sends under ``domain``, in its own chunk size
+    (:func:`~scenarios.encodings.tool_chunk_size`): the names, and that size in bytes.
+    :class:`ProgramError` when the domain leaves no room or the session is out of range."""
+    try:
+        chunk = tool_chunk_size(encoding, domain)
+        names = chunk_stream(
+            data, encoding=encoding, domain=domain, session=session, chunk_size=chunk
+        )
+    except HarnessError as exc:
+        raise ProgramError(f"cannot encode under {domain}: {exc}") from exc
+    return names, chunk
 
 
 def wire_name(name: str) -> str:
@@ -186,14 +198,11 @@ class DnsClient:
         return False
 
     def _await(self, txid: int, deadline: Deadline) -> bool:
-        wait = min(self.timeout_s, max(0.05, deadline.remaining()))
-        self.sock.settimeout(wait)
+        self.sock.settimeout(deadline.timeout(self.timeout_s, floor=0.05))
         while True:
             try:
                 data, peer = self.sock.recvfrom(65_535)
-            except (TimeoutError, ConnectionRefusedError):
-                return False
-            except OSError:
+            except OSError:  # timeout, ICMP port unreachable...: no answer to this try
                 return False
             if peer[0] != self.resolver[0]:
                 continue  # not from our resolver: ignore, as a stub does
@@ -282,27 +291,14 @@ def _body(args: argparse.Namespace, stats: Stats) -> None:
         raise ProgramError(
             f"--record {args.record}: {args.style} uses {', '.join(sorted(allowed))}"
         )
-    qtype_code(record)
     domain = tunnel_domain(args.run_id, args.zone)
     if args.file is not None:
-        try:
-            data = args.file.read_bytes()
-        except OSError as exc:
-            raise ProgramError(f"cannot read --file {args.file}: {exc.strerror}") from exc
+        data = read_input(args.file)
     else:
         data = make_payload(args.run_id, args.bytes, rng)
     spec = SPECS[encoding]
     session = args.session if args.session is not None else rng.randrange(spec.max_session + 1)
-    try:
-        names = chunk_stream(
-            data,
-            encoding=encoding,
-            domain=domain,
-            session=session,
-            chunk_size=tool_chunk_size(encoding, domain),
-        )
-    except HarnessError as exc:
-        raise ProgramError(f"cannot encode under {domain}: {exc}") from exc
+    names, chunk = encode_names(data, encoding=encoding, domain=domain, session=session)
     deadline = Deadline(args.duration)
     client = DnsClient.open(
         bind=args.bind,
@@ -313,7 +309,6 @@ def _body(args: argparse.Namespace, stats: Stats) -> None:
         retries=max(0, args.retries),
         edns_payload=4096 if args.style == "iodine" else None,
     )
-    chunk = tool_chunk_size(encoding, domain)
     stats.update(
         style=args.style,
         encoding=encoding.value,

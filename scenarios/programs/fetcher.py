@@ -139,7 +139,7 @@ def _body(args: argparse.Namespace, stats: Stats) -> None:
                         session,
                         "GET",
                         f"{url}{path}?size={size}",
-                        timeout_s=min(args.timeout, max(1.0, deadline.remaining())),
+                        timeout_s=deadline.timeout(args.timeout),
                     )
                     n_requests += 1
                     received += len(response.content)

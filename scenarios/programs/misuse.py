@@ -30,12 +30,14 @@ from scenarios.programs._common import (
     ProgramError,
     Stats,
     base_parser,
+    drain,
     gap,
     positive_float,
     run_program,
     tcp_connect,
     udp_socket,
 )
+from scenarios.programs.dns_tunnel import tunnel_domain
 
 __all__ = ["DEFAULT_PORTS", "MODES", "client_hello", "main"]
 
@@ -55,20 +57,6 @@ def client_hello(server_name: str) -> bytes:
     return outgoing.read()
 
 
-def _drain(sock: socket.socket, wait_s: float) -> int:
-    """Read what the peer sends within ``wait_s`` (until it closes); bytes read."""
-    got = 0
-    sock.settimeout(wait_s)
-    while True:
-        try:
-            data = sock.recv(65_536)
-        except OSError:  # timeout, reset: the sink did not like it, which is fine
-            return got
-        if not data:
-            return got
-        got += len(data)
-
-
 def _http_session(args: argparse.Namespace, rng: random.Random, n: int) -> tuple[int, int]:
     sock = tcp_connect(args.host, args.port, args.bind, timeout_s=5.0)
     try:
@@ -86,7 +74,7 @@ def _http_session(args: argparse.Namespace, rng: random.Random, n: int) -> tuple
             sock.sendall(head + body)
         except OSError:
             return 0, 0
-        return len(head) + len(body), _drain(sock, 2.0)
+        return len(head) + len(body), drain(sock, 2.0)
     finally:
         sock.close()
 
@@ -106,7 +94,7 @@ def _tls_session(args: argparse.Namespace, rng: random.Random) -> tuple[int, int
                 record = b"\x17\x03\x03" + len(payload).to_bytes(2, "big") + payload
                 sock.sendall(record)
                 sent += len(record)
-            received += _drain(sock, 1.0)
+            received += drain(sock, 1.0)
         except OSError:
             pass
     finally:
@@ -128,7 +116,7 @@ def _dns_session(
 ) -> tuple[int, int]:
     sent = received = 0
     for _ in range(rng.randint(2, 5)):
-        name = f"{rng.randbytes(12).hex()}.{args.run_id.lower()}.{args.zone}"
+        name = f"{rng.randbytes(12).hex()}.{tunnel_domain(args.run_id, args.zone)}"
         query = build_query(name, "TXT", txid=rng.randrange(0x10000))
         try:
             sock.sendto(query, (args.host, args.port))

@@ -25,8 +25,7 @@ import random
 import time
 from pathlib import Path
 
-from harness.errors import HarnessError
-from scenarios.encodings import TunnelEncoding, chunk_stream, tool_chunk_size
+from scenarios.encodings import TunnelEncoding
 from scenarios.programs import https_upload, raw_exfil
 from scenarios.programs._common import (
     Deadline,
@@ -38,7 +37,7 @@ from scenarios.programs._common import (
     run_program,
     size,
 )
-from scenarios.programs.dns_tunnel import DnsClient, send_names, tunnel_domain
+from scenarios.programs.dns_tunnel import DnsClient, encode_names, send_names, tunnel_domain
 
 __all__ = ["CHANNELS", "audit_line", "main", "make_documents"]
 
@@ -122,18 +121,13 @@ def _send_dns(
     args: argparse.Namespace, data: bytes, stats: Stats, deadline: Deadline, rng: random.Random
 ) -> None:
     _need(args, "resolver", "zone")
-    encoding = TunnelEncoding.DNSCAT2_HEX
     domain = tunnel_domain(args.run_id, args.zone)
-    try:
-        names = chunk_stream(
-            data,
-            encoding=encoding,
-            domain=domain,
-            session=rng.randrange(0x10000),
-            chunk_size=tool_chunk_size(encoding, domain),
-        )
-    except HarnessError as exc:
-        raise ProgramError(f"cannot encode under {domain}: {exc}") from exc
+    names, _ = encode_names(
+        data,
+        encoding=TunnelEncoding.DNSCAT2_HEX,
+        domain=domain,
+        session=rng.randrange(0x10000),
+    )
     client = DnsClient.open(
         bind=args.bind,
         resolver=args.resolver,
@@ -171,39 +165,31 @@ def _body(args: argparse.Namespace, stats: Stats) -> None:
         _send_dns(args, data, stats, deadline, rng)
     elif args.channel == "tls":
         _need(args, "https")
-        upload_args = argparse.Namespace(
+        upload = https_upload.UploadOptions(
+            https=args.https,
             run_id=args.run_id,
             bind=args.bind,
-            https=args.https,
             port=args.port or 443,
-            scheme="https",
             server_name=args.server_name,
             ca=args.ca,
             chunk=args.chunk,
             interval=args.interval,
             jitter=args.jitter,
-            method="POST",
-            path="/upload",
-            keep_alive=False,
-            user_agent=None,
-            timeout=15.0,
         )
-        https_upload.upload(data, args=upload_args, stats=stats, deadline=deadline, rng=rng)
+        https_upload.upload(data, upload, stats=stats, deadline=deadline, rng=rng)
     else:
         _need(args, "host", "port")
-        raw_args = argparse.Namespace(
+        raw = raw_exfil.SendOptions(
+            host=args.host,
+            port=args.port,
             run_id=args.run_id,
             bind=args.bind,
             transport=args.channel,
-            host=args.host,
-            port=args.port,
             chunk=args.chunk,
-            rate=5_000_000,
             interval=args.interval,
             jitter=args.jitter,
-            datagram=1_200,
         )
-        raw_exfil.send(data, args=raw_args, stats=stats, deadline=deadline, rng=rng)
+        raw_exfil.send(data, raw, stats=stats, deadline=deadline, rng=rng)
 
 
 def main(argv: list[str] | None = None) -> int:

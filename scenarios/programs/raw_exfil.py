@@ -12,14 +12,17 @@ Defaults: 20 MB in 4 MB chunks at 5 MB/s, 1 s apart. Stops when the data is sent
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import socket
+from dataclasses import dataclass
 
 from scenarios.programs._common import (
     Deadline,
     ProgramError,
     Stats,
     base_parser,
+    drain,
     gap,
     make_payload,
     run_id_prefix,
@@ -29,22 +32,50 @@ from scenarios.programs._common import (
     udp_socket,
 )
 
-__all__ = ["main", "send"]
+__all__ = ["SendOptions", "main", "send"]
 
 _BLOCK = 64 * 1024
 
 
+# Not slots=True: the class attributes then keep the defaults, which the parser reuses, so a
+# caller of send() and the command line cannot drift apart.
+@dataclass(frozen=True, kw_only=True)
+class SendOptions:
+    """Where and how :func:`send` sends: the options of the command line, with its defaults."""
+
+    host: str
+    port: int
+    run_id: str
+    bind: str | None = None
+    transport: str = "tcp"
+    chunk: int = 4_000_000
+    rate: int = 5_000_000
+    interval: float = 1.0
+    jitter: float = 0.3
+    datagram: int = 1_200
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> SendOptions:
+        return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+
+
 def _parser() -> argparse.ArgumentParser:
     p = base_parser("raw_exfil", "Raw TCP/UDP bulk send to a custom port")
-    p.add_argument("--transport", choices=("tcp", "udp"), default="tcp")
+    p.add_argument("--transport", choices=("tcp", "udp"), default=SendOptions.transport)
     p.add_argument("--host", required=True)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--bytes", type=size, default=20_000_000)
-    p.add_argument("--chunk", type=size, default=4_000_000, help="bytes per connection/burst")
-    p.add_argument("--rate", type=size, default=5_000_000, help="bytes per second (0: no limit)")
-    p.add_argument("--interval", type=float, default=1.0, help="seconds between chunks")
-    p.add_argument("--jitter", type=float, default=0.3)
-    p.add_argument("--datagram", type=size, default=1_200, help="UDP payload size")
+    p.add_argument(
+        "--chunk", type=size, default=SendOptions.chunk, help="bytes per connection/burst"
+    )
+    p.add_argument(
+        "--rate", type=size, default=SendOptions.rate, help="bytes per second (0: no limit)"
+    )
+    p.add_argument(
+        "--interval", type=float, default=SendOptions.interval, help="seconds between chunks"
+    )
+    p.add_argument("--jitter", type=float, default=SendOptions.jitter)
+    p.add_argument("--datagram", type=size, default=SendOptions.datagram, help="UDP payload size")
     return p
 
 
@@ -70,12 +101,12 @@ class _Pacer:
 
 
 def _tcp_chunk(
-    args: argparse.Namespace, chunk: bytes, pacer: _Pacer, deadline: Deadline
+    options: SendOptions, chunk: bytes, pacer: _Pacer, deadline: Deadline
 ) -> tuple[int, int]:
-    sock = tcp_connect(args.host, args.port, args.bind, timeout_s=10.0)
+    sock = tcp_connect(options.host, options.port, options.bind, timeout_s=10.0)
     sent = received = 0
     try:
-        sock.sendall(run_id_prefix(args.run_id))
+        sock.sendall(run_id_prefix(options.run_id))
         for i in range(0, len(chunk), _BLOCK):
             block = chunk[i : i + _BLOCK]
             sock.sendall(block)
@@ -83,15 +114,7 @@ def _tcp_chunk(
             if not pacer.account(len(block)):
                 break
         sock.shutdown(socket.SHUT_WR)
-        sock.settimeout(min(2.0, max(0.1, deadline.remaining())))
-        while True:
-            try:
-                data = sock.recv(65_536)
-            except OSError:
-                break
-            if not data:
-                break
-            received += len(data)
+        received = drain(sock, deadline.timeout(2.0, floor=0.1))
     finally:
         sock.close()
     return sent, received
@@ -99,42 +122,43 @@ def _tcp_chunk(
 
 def send(
     data: bytes,
+    options: SendOptions,
     *,
-    args: argparse.Namespace,
     stats: Stats,
     deadline: Deadline,
     rng: random.Random,
 ) -> None:
-    """Send ``data`` over ``args.transport`` to ``args.host:args.port`` in ``args.chunk``
-    pieces (see the module docstring); counts go into ``stats``."""
-    if args.chunk < 1 or args.datagram < 64:
+    """Send ``data`` over ``options.transport`` to ``options.host:options.port`` in
+    ``options.chunk`` pieces (see the module docstring); counts go into ``stats``."""
+    if options.chunk < 1 or options.datagram < 64:
         raise ProgramError("--chunk must be >= 1 and --datagram >= 64 bytes")
-    pacer = _Pacer(args.rate, deadline)
+    pacer = _Pacer(options.rate, deadline)
     sent = received = chunks = 0
-    stats.update(transport=args.transport, port=args.port, bytes_sent=0, chunks=0)
-    udp = udp_socket(args.bind, 1.0) if args.transport == "udp" else None
+    stats.update(transport=options.transport, port=options.port, bytes_sent=0, chunks=0)
+    udp = udp_socket(options.bind, 1.0) if options.transport == "udp" else None
     seq = 0
     try:
-        for start in range(0, len(data), args.chunk):
+        for start in range(0, len(data), options.chunk):
             if deadline.expired():
                 break
-            chunk = data[start : start + args.chunk]
+            chunk = data[start : start + options.chunk]
             if udp is None:
-                s, r = _tcp_chunk(args, chunk, pacer, deadline)
+                s, r = _tcp_chunk(options, chunk, pacer, deadline)
                 sent += s
                 received += r
             else:
                 i = 0
                 while i < len(chunk):
-                    header = f"eh-run={args.run_id} seq={seq}\n".encode("ascii")
-                    piece = chunk[i : i + args.datagram - len(header)]
+                    header = f"eh-run={options.run_id} seq={seq}\n".encode("ascii")
+                    piece = chunk[i : i + options.datagram - len(header)]
                     i += len(piece)
                     try:
-                        udp.sendto(header + piece, (args.host, args.port))
+                        udp.sendto(header + piece, (options.host, options.port))
                     except OSError as exc:
                         if sent == 0:
                             raise ProgramError(
-                                f"cannot send to {args.host}:{args.port}/udp: {exc.strerror or exc}"
+                                f"cannot send to {options.host}:{options.port}/udp: "
+                                f"{exc.strerror or exc}"
                             ) from exc
                         continue  # ICMP unreachable from an earlier datagram: keep going
                     seq += 1
@@ -143,8 +167,8 @@ def send(
                         break
             chunks += 1
             stats.update(bytes_sent=sent, bytes_received=received, chunks=chunks, datagrams=seq)
-            if start + args.chunk < len(data) and not pacer.pause(
-                gap(rng, args.interval, args.jitter)
+            if start + options.chunk < len(data) and not pacer.pause(
+                gap(rng, options.interval, options.jitter)
             ):
                 break
     finally:
@@ -156,7 +180,7 @@ def send(
 def _body(args: argparse.Namespace, stats: Stats) -> None:
     rng = random.Random(args.seed)
     data = make_payload(args.run_id, args.bytes, rng)
-    send(data, args=args, stats=stats, deadline=Deadline(args.duration), rng=rng)
+    send(data, SendOptions.from_args(args), stats=stats, deadline=Deadline(args.duration), rng=rng)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ from harness.lab.plan import default_plan
 from harness.lab.spec import LabActor, Phase, expand, placeholders
 from harness.truth import ActorKind, ActorTruth
 from scenarios.catalogue import discover
-from scenarios.lab import CLIENTS, EXTRA_PLACEHOLDERS, LAB_ACTORS, clients_needed
+from scenarios.lab import CLIENTS, LAB_ACTORS, clients_needed
 from scenarios.programs import PROGRAMS
 
 MALICIOUS = [a for a in LAB_ACTORS if a.kind is ActorKind.MALICIOUS]
@@ -37,16 +37,15 @@ def plan() -> LabPlan:
 
 
 def _values(plan: LabPlan, actor: LabActor) -> dict[str, str]:
-    values = placeholders(
+    return placeholders(
         plan,
         host=plan.clients[actor.client],
         actor=actor,
         duration_s=60,
         audit="/tmp/eh/audit.jsonl",
         workdir="/tmp/eh/work",
+        ca="/tmp/eh/ca.pem",
     )
-    values.update({name: f"/tmp/eh/{name}.pem" for name in EXTRA_PLACEHOLDERS})
-    return values
 
 
 def test_actor_ids_are_unique_and_kinds_phases_fit() -> None:

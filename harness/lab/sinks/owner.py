@@ -1,28 +1,25 @@
 """Which client process holds a socket, looked up in ``/proc`` when the sink sees the
-connection (:class:`OwnerLookup`).
+connection (:class:`OwnerLookup`), with the ``/proc`` readers of :mod:`harness.lab.procfs`.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from typing import Any
 
+from harness.events import Transport
+from harness.lab.procfs import (
+    SOCKET_TABLES,
+    endpoint,
+    netns_of,
+    read_stat,
+    socket_inodes,
+    socket_table,
+)
+
 __all__ = ["OwnerLookup"]
-
-
-def _proc_endpoint(text: str) -> tuple[str, int]:
-    """``0100007F:0035`` (``/proc/net/tcp`` form) as ``("127.0.0.1", 53)``; IPv6 likewise."""
-    ip_hex, _, port_hex = text.partition(":")
-    raw = bytes.fromhex(ip_hex)
-    if len(raw) == 4:
-        return socket.inet_ntop(socket.AF_INET, raw[::-1]), int(port_hex, 16)
-    words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
-    if words[:12] == b"\0" * 10 + b"\xff\xff":
-        return socket.inet_ntop(socket.AF_INET, words[12:]), int(port_hex, 16)
-    return socket.inet_ntop(socket.AF_INET6, words), int(port_hex, 16)
 
 
 class OwnerLookup:
@@ -55,18 +52,17 @@ class OwnerLookup:
         for name in os.listdir(self.proc):
             if not name.isdigit():
                 continue
-            try:
-                ns = os.readlink(f"{self.proc}/{name}/ns/net")
-            except OSError:
-                continue
-            by_ns.setdefault(ns, []).append(int(name))
+            ns = netns_of(self.proc, int(name))
+            if ns is not None:
+                by_ns.setdefault(ns, []).append(int(name))
         self._ns_pids = by_ns
         self._scanned = time.monotonic()
 
     def lookup(self, transport: str, client_ip: str, client_port: int) -> dict[str, Any] | None:
         if client_ip not in self.clients:
             return None
-        tables = ("tcp", "tcp6") if transport == "tcp" else ("udp", "udp6")
+        wanted = Transport.TCP if transport == "tcp" else Transport.UDP
+        tables = tuple((name, v6) for name, t, v6 in SOCKET_TABLES if t is wanted)
         with self._lock:
             for attempt in range(2):
                 if attempt or time.monotonic() - self._scanned > 0.5:
@@ -77,56 +73,45 @@ class OwnerLookup:
         return None
 
     def _find(
-        self, tables: tuple[str, ...], client_ip: str, client_port: int
+        self, tables: tuple[tuple[str, bool], ...], client_ip: str, client_port: int
     ) -> dict[str, Any] | None:
         for ns, pids in self._ns_pids.items():
             inode = self._inode(pids, tables, client_ip, client_port)
             if inode is None:
                 continue
-            target = f"socket:[{inode}]"
             for pid in pids:
-                base = f"{self.proc}/{pid}"
-                try:
-                    fds = os.listdir(f"{base}/fd")
-                except OSError:
+                # Lazy: stops reading descriptor links at the socket.
+                if inode not in socket_inodes(self.proc, pid):
                     continue
-                for fd in fds:
-                    try:
-                        if os.readlink(f"{base}/fd/{fd}") != target:
-                            continue
-                        with open(f"{base}/stat", "rb") as f:
-                            stat = f.read()
-                    except OSError:
-                        continue
-                    rpar = stat.rfind(b")")
-                    fields = stat[rpar + 2 :].split()
-                    return {
-                        "pid": pid,
-                        "start_ticks": int(fields[19]),
-                        "comm": stat[stat.find(b"(") + 1 : rpar].decode(errors="replace"),
-                        "netns": ns,
-                        "ts_ns": time.time_ns(),
-                    }
+                st = read_stat(self.proc, pid)
+                if st is None:
+                    continue
+                return {
+                    "pid": pid,
+                    "start_ticks": st.start_ticks,
+                    "comm": st.comm,
+                    "netns": ns,
+                    "ts_ns": time.time_ns(),
+                }
         return None
 
     def _inode(
-        self, pids: list[int], tables: tuple[str, ...], client_ip: str, client_port: int
+        self,
+        pids: list[int],
+        tables: tuple[tuple[str, bool], ...],
+        client_ip: str,
+        client_port: int,
     ) -> int | None:
         for pid in pids[:3]:  # any live member shows the namespace's tables
             read = False
-            for table in tables:
-                try:
-                    with open(f"{self.proc}/{pid}/net/{table}", encoding="ascii") as f:
-                        lines = f.readlines()[1:]
-                except OSError:
+            for table, v6 in tables:
+                rows = socket_table(self.proc, pid, table)
+                if rows is None:
                     continue
                 read = True
-                for line in lines:
-                    parts = line.split()
-                    if len(parts) < 10 or parts[9] == "0":
-                        continue
-                    if _proc_endpoint(parts[1]) == (client_ip, client_port):
-                        return int(parts[9])
+                for inode, parts in rows:
+                    if endpoint(parts[1], v6) == (client_ip, client_port):
+                        return inode
             if read:
                 return None
         return None

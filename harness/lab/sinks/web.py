@@ -9,6 +9,7 @@ import time
 import urllib.parse
 from typing import Any
 
+from harness.lab import RUN_ID_HEADER
 from harness.lab.sinks.logs import Conn
 from harness.lab.sinks.shared import TCP_IDLE_S, Shared, TCPServer
 
@@ -78,7 +79,7 @@ class HttpHandler(http.server.BaseHTTPRequestHandler):
 
     def _begin(self) -> tuple[int, int]:
         self.conn.requests += 1
-        header = self.headers.get("X-Lab-Run")
+        header = self.headers.get(RUN_ID_HEADER)
         if header is not None and header.strip().lower() == self.server.shared.plan.run_id:
             self.conn.run_id = self.server.shared.plan.run_id
         return self.conn.bytes_in, self.conn.bytes_out
@@ -103,7 +104,7 @@ class HttpHandler(http.server.BaseHTTPRequestHandler):
                 "bytes_in": self.conn.bytes_in - before[0],
                 "bytes_out": self.conn.bytes_out - before[1],
                 "run_id": shared.plan.run_id
-                if (self.headers.get("X-Lab-Run") or "").strip().lower() == shared.plan.run_id
+                if (self.headers.get(RUN_ID_HEADER) or "").strip().lower() == shared.plan.run_id
                 else None,
             }
         )
@@ -112,7 +113,7 @@ class HttpHandler(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("X-Lab-Run", self.server.shared.plan.run_id)
+        self.send_header(RUN_ID_HEADER, self.server.shared.plan.run_id)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -131,7 +132,7 @@ class HttpHandler(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(size))
-        self.send_header("X-Lab-Run", self.server.shared.plan.run_id)
+        self.send_header(RUN_ID_HEADER, self.server.shared.plan.run_id)
         self.end_headers()
         chunk = b"x" * min(size, 1 << 16)
         left = size
